@@ -1,0 +1,78 @@
+/**
+ * The adapter contract. A method (a named preset over the composable core, PEFT-style) attaches to a model
+ * and yields an `Adapter` whose state is split three ways — the heart of the product:
+ *
+ * - `shared`:  tensors that travel to the coordinator and are aggregated (PiCa `B_role`, cLA `B`, LoRA `A,B`).
+ * - `private`: tensors that never leave the device (FedSA's `B`, LoSA masks, personal state).
+ * - `derived`: frozen tensors recomputable from the base model and the run seed (PiCa `U_l`, cLA windows,
+ *              FFA `A`). Never sent; `signature()` lets the coordinator check every client derived the same.
+ */
+import type { z } from 'zod';
+import type { tf } from '../tensor/tf.ts';
+import type { AdaptableModel } from '../model/types.ts';
+import type { Role } from '../model/linear.ts';
+
+/** How the coordinator combines one kind of shared tensor. Methods declare it; strategies never look at names. */
+export type AggregationRule =
+  /** `sum_k w_k T_k / sum_k w_k` — exact for single-factor methods (the other factor is identical everywhere). */
+  | { kind: 'weighted-mean' }
+  /** FLoRA: concatenate clients' factors along `axis` (A scaled by `w_k / sum w` along rows), then merge into the base. */
+  | { kind: 'stack'; axis: 0 | 1; scaleByWeight: boolean }
+  /** HetLoRA: zero-pad along `axis` to the largest rank, weight by ‖B_k A_k‖_F, truncate back per client. */
+  | { kind: 'zero-pad-norm-weighted'; axis: 0 | 1 }
+  /** Nested ranks (PiCa on weak devices): each row/column prefix is averaged over the clients that trained it. */
+  | { kind: 'nested-prefix-mean'; axis: 0 | 1 }
+  /** Never aggregated: stays on the device (FedSA-LoRA's B). Such tensors are `private`, not `shared`. */
+  | { kind: 'local-only' };
+
+export type TensorMap = Map<string, tf.Tensor>;
+
+export interface AttachContext {
+  /** The run seed: every derived random tensor (FFA `A`, random-cLA offsets, probes) comes from it. */
+  seed: number;
+  /** Nested-rank methods: this client's rank `r_k <= r` (defaults to the configured rank). */
+  clientRank?: number;
+}
+
+export interface Adapter {
+  readonly method: string;
+  /** The validated config, defaults filled in. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Variables the local optimizer updates. */
+  trainableVariables(): tf.Variable[];
+  /** Learning-rate multiplier for a trainable variable (LoRA+'s ratio on B; 1 otherwise). */
+  learningRateScale(variable: tf.Variable): number;
+  /** Views of the live tensors (not copies): callers must not dispose them. */
+  shared(): TensorMap;
+  private(): TensorMap;
+  derived(): TensorMap;
+  /** Copy values into the shared tensors (a new global aggregate arriving). Shapes must match. */
+  setShared(values: TensorMap): void;
+  /** Restore private state (a client restarting from its store). */
+  setPrivate(values: TensorMap): void;
+  /** The aggregation rule of the shared tensor called `name`. */
+  aggregation(name: string): AggregationRule;
+  /** A compact fingerprint of derived state; equal across clients that derived the same frozen tensors. */
+  signature(): Float32Array;
+  /** Fold the adapter into the base kernels (inference speed) / take it back out. */
+  merge(): void;
+  unmerge(): void;
+  readonly merged: boolean;
+  /** Chained methods (c³LA, CoLA, RAC-LoRA): fold the current link into the base and start the next. */
+  advanceLink?(): void;
+  /** Remove hooks and free every tensor the adapter owns. The base model is left as it was (unless merged). */
+  detach(): void;
+}
+
+export interface AdapterMethod<Schema extends z.ZodType = z.ZodType> {
+  /** Unique, lower-case, `[a-z0-9-]+`. */
+  readonly name: string;
+  readonly description: string;
+  /** Where the method comes from (paper), for `fedpeft methods`. */
+  readonly reference?: string;
+  /** zod schema with documented defaults; `parse({})` must give the paper's defaults. */
+  readonly configSchema: Schema;
+  /** Roles this method can target at all. */
+  readonly targetableRoles: readonly Role[];
+  attach(model: AdaptableModel, config: z.input<Schema>, context: AttachContext): Adapter;
+}
