@@ -7,6 +7,7 @@
  */
 import { tf } from '../tensor/tf.ts';
 import { frozenLinear, linear as trainableLinear, type FrozenKernel } from '../tensor/fast-ops.ts';
+import { uniqueVariableName } from './variable-name.ts';
 
 export const ROLES = ['q', 'k', 'v', 'o', 'up', 'down', 'head'] as const;
 export type Role = (typeof ROLES)[number];
@@ -41,8 +42,9 @@ export class Linear {
     this.role = opts.role;
     this.inDim = inDim;
     this.outDim = outDim;
-    this.kernel = tf.variable(opts.kernel, false, `${opts.name}.kernel`);
-    this.bias = opts.bias ? tf.variable(opts.bias, false, `${opts.name}.bias`) : null;
+    // Unique names: two models with the same layer names may coexist (tfjs throws on a duplicate name).
+    this.kernel = tf.variable(opts.kernel, false, uniqueVariableName(`${opts.name}.kernel`));
+    this.bias = opts.bias ? tf.variable(opts.bias, false, uniqueVariableName(`${opts.name}.bias`)) : null;
   }
 
   /** `x` is `[N, in]`. Routes through the attached hook, else the base projection. */

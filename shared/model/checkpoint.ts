@@ -1,0 +1,148 @@
+/**
+ * Model checkpoints on disk (Node): one directory holding `model.safetensors` (every `parameters()` tensor,
+ * F32) and `config.json` (a readable copy of the model kind and config).
+ *
+ * The safetensors file is the checkpoint: its `__metadata__` carries the kind and config too, and it is
+ * written atomically (temp file + rename, via write-file-atomic), so a crash mid-save leaves the previous
+ * checkpoint whole rather than a mix of old and new. `config.json` is written after it, for people and tools.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { tf } from '../tensor/tf.ts';
+import { FedpeftError } from '../errors.ts';
+import { sameShape, toHost, type HostTensorMap } from '../tensor/host-tensor.ts';
+import type { AdaptableModel } from './types.ts';
+import { parseSafetensors, serializeSafetensors } from './safetensors.ts';
+import { createModelFromConfig, type ZooModel } from './zoo.ts';
+
+export const WEIGHTS_FILE = 'model.safetensors';
+export const CONFIG_FILE = 'config.json';
+const FORMAT = 'fedpeft-model';
+const FORMAT_VERSION = '1';
+
+/** A model that can describe itself well enough to be rebuilt from a checkpoint. */
+export interface CheckpointableModel extends AdaptableModel {
+  readonly config: object;
+  /** Drops derived caches (cached kernel transposes) after weights change in place. */
+  invalidateCaches(): void;
+}
+
+/** Copies of every base parameter on the host, by their stable `parameters()` names. */
+export function parametersToHost(model: AdaptableModel): HostTensorMap {
+  const out: HostTensorMap = new Map();
+  for (const [name, v] of model.parameters()) out.set(name, toHost(v));
+  return out;
+}
+
+/**
+ * Copy host tensors into the model's parameters. Strict: every parameter must be present with its exact
+ * shape and no unknown names may appear (a checkpoint of another architecture fails loudly, not half-loaded).
+ */
+export function assignParameters(
+  model: CheckpointableModel,
+  tensors: HostTensorMap,
+  source = 'checkpoint',
+): void {
+  const params = model.parameters();
+  const missing = [...params.keys()].filter((n) => !tensors.has(n));
+  const unknown = [...tensors.keys()].filter((n) => !params.has(n));
+  const problems: string[] = [];
+  if (missing.length) problems.push(`missing: ${missing.join(', ')}`);
+  if (unknown.length) problems.push(`not in this model: ${unknown.join(', ')}`);
+  for (const [name, v] of params) {
+    const t = tensors.get(name);
+    if (t && !sameShape(t.shape, v.shape)) {
+      problems.push(
+        `${name} has shape ${JSON.stringify(t.shape)}, the model expects ${JSON.stringify(v.shape)}`,
+      );
+    }
+  }
+  if (problems.length) {
+    throw new FedpeftError(
+      'CHECKPOINT_MISMATCH',
+      `${source} does not fit the model:\n  ${problems.join('\n  ')}`,
+    );
+  }
+  for (const [name, v] of params) {
+    const t = tensors.get(name);
+    if (!t) continue;
+    tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, 'float32')));
+  }
+  model.invalidateCaches();
+}
+
+export async function saveCheckpoint(
+  dir: string,
+  model: CheckpointableModel,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const header = {
+    ...metadata,
+    format: FORMAT,
+    version: FORMAT_VERSION,
+    kind: model.kind,
+    config: JSON.stringify(model.config),
+  };
+  await writeFileAtomic(
+    join(dir, WEIGHTS_FILE),
+    asBuffer(serializeSafetensors(parametersToHost(model), header)),
+  );
+  const readable = {
+    format: FORMAT,
+    version: Number(FORMAT_VERSION),
+    kind: model.kind,
+    config: model.config,
+  };
+  await writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(readable, null, 2)}\n`);
+}
+
+async function readWeights(dir: string): Promise<ReturnType<typeof parseSafetensors>> {
+  const path = join(dir, WEIGHTS_FILE);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new FedpeftError('CHECKPOINT_NOT_FOUND', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  const file = parseSafetensors(bytes, { source: path });
+  if (file.metadata.format !== FORMAT) {
+    throw new FedpeftError(
+      'CHECKPOINT_MISMATCH',
+      `${path} is not a fedpeft model checkpoint (for Hugging Face GPT-2 files use the gpt2 loader)`,
+    );
+  }
+  return file;
+}
+
+/** Rebuild the model a checkpoint directory describes and load its weights. */
+export async function loadCheckpoint(dir: string): Promise<ZooModel> {
+  const file = await readWeights(dir);
+  let config: unknown;
+  try {
+    config = JSON.parse(file.metadata.config ?? '');
+  } catch {
+    throw new FedpeftError('CHECKPOINT_MISMATCH', `${join(dir, WEIGHTS_FILE)} has no readable model config`);
+  }
+  // Weights are overwritten right away: skip the random initialisation.
+  const model = createModelFromConfig(file.metadata.kind ?? '', config, { initialize: false });
+  try {
+    assignParameters(model, file.tensors, join(dir, WEIGHTS_FILE));
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}
+
+/** Load a checkpoint's weights into an existing model of the same architecture. */
+export async function loadCheckpointInto(dir: string, model: CheckpointableModel): Promise<void> {
+  const file = await readWeights(dir);
+  assignParameters(model, file.tensors, join(dir, WEIGHTS_FILE));
+}
+
+/** A Buffer view of the same bytes (write-file-atomic's types take Buffer or string; no copy is made). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
