@@ -30,7 +30,10 @@ export type TensorMap = Map<string, tf.Tensor>;
 export interface AttachContext {
   /** The run seed: every derived random tensor (FFA `A`, random-cLA offsets, probes) comes from it. */
   seed: number;
-  /** Nested-rank methods: this client's rank `r_k <= r` (defaults to the configured rank). */
+  /**
+   * This client's rank `r_k <= r` (defaults to the configured rank). Nested-rank methods (PiCa, LoSA) use the
+   * first `r_k` columns/rows of full-size shared tensors; HetLoRA and FLoRA allocate factors of rank `r_k`.
+   */
   clientRank?: number;
 }
 
@@ -52,14 +55,34 @@ export interface Adapter {
   setPrivate(values: TensorMap): void;
   /** The aggregation rule of the shared tensor called `name`. */
   aggregation(name: string): AggregationRule;
+  /**
+   * How far along the rule's axis this client trained the shared tensor `name`: the rank prefix `r_k` for
+   * nested-rank tensors (rows/columns beyond it kept a zero gradient), this client's rank for HetLoRA/FLoRA,
+   * and the full extent along the axis otherwise. The coordinator averages each row over the clients whose
+   * extent covers it.
+   */
+  trainedExtent(name: string): number;
+  /**
+   * HetLoRA's aggregation weight for the shared tensor `name`: the Frobenius norm of the weight update of the
+   * layer it belongs to (`‖s B_k A_k‖_F`; summed in quadrature over the layers of a role-shared tensor).
+   */
+  aggregationNorm(name: string): number;
   /** A compact fingerprint of derived state; equal across clients that derived the same frozen tensors. */
   signature(): Float32Array;
   /** Fold the adapter into the base kernels (inference speed) / take it back out. */
   merge(): void;
   unmerge(): void;
   readonly merged: boolean;
-  /** Chained methods (c³LA, CoLA, RAC-LoRA): fold the current link into the base and start the next. */
+  /**
+   * Chained methods (c³LA, random-c³LA, CoLA, RAC-LoRA) only. The link schedule is the coordinator's
+   * (`LinkSchedule`); a client is told which link to be on.
+   * - `advanceLink()`: fold the current link into the base kernels, reset it, and start link `currentLink + 1`.
+   * - `setLink(i)`: the same fold, then jump to link `i` (a no-op when already there). Call it after
+   *   `setShared` delivered the previous link's final aggregate, so every client folds the same tensors.
+   */
+  readonly currentLink?: number;
   advanceLink?(): void;
+  setLink?(index: number): void;
   /** Remove hooks and free every tensor the adapter owns. The base model is left as it was (unless merged). */
   detach(): void;
 }

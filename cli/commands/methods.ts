@@ -1,0 +1,133 @@
+/**
+ * `fedpeft methods`: every registered adapter method measured on a real model — trainable parameters, bytes
+ * sent per round, and which tensors are shared (with their aggregation rule), private and derived. The numbers
+ * come from attaching each method with its default config and reading the live adapter, not from formulas.
+ */
+import type { Command } from 'commander';
+import Table from 'cli-table3';
+import { selectBackend } from '../../shared/tensor/backend.ts';
+import { createModel, MODEL_NAMES } from '../../shared/model/zoo.ts';
+import { isFedpeftError } from '../../shared/errors.ts';
+import {
+  attachAdapter,
+  listAdapterMethods,
+  summarizeAdapter,
+  type AdapterSummary,
+} from '../../shared/adapters/index.ts';
+import { UserError } from '../errors.ts';
+import type { CliCommand } from './registry.ts';
+
+export interface MethodReport {
+  method: string;
+  description: string;
+  reference?: string;
+  defaults: unknown;
+  /** Absent when the method cannot attach to this model with its defaults (`error` says why). */
+  summary?: AdapterSummary;
+  error?: string;
+}
+
+/** Attach every method (defaults, seed 0) to a fresh `modelName` and summarize it. */
+export function describeMethods(modelName: string): MethodReport[] {
+  if (!(MODEL_NAMES as string[]).includes(modelName)) {
+    throw new UserError(`Unknown model '${modelName}'. Valid models: ${MODEL_NAMES.join(', ')}.`);
+  }
+  const model = createModel(modelName, { seed: 0 });
+  try {
+    return listAdapterMethods().map((m) => {
+      const report: MethodReport = {
+        method: m.name,
+        description: m.description,
+        ...(m.reference ? { reference: m.reference } : {}),
+        defaults: m.configSchema.parse({}),
+      };
+      try {
+        const adapter = attachAdapter(model, m.name, {}, { seed: 0 });
+        try {
+          report.summary = summarizeAdapter(adapter);
+        } finally {
+          adapter.detach();
+        }
+      } catch (err) {
+        if (!isFedpeftError(err)) throw err;
+        report.error = err.message;
+      }
+      return report;
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** `layers.0.attn.q.B`, `layers.1.attn.q.B` -> `layers.*.attn.q.B [16x96] x2`. */
+function groupTensors(
+  tensors: { name: string; shape: number[] }[],
+  suffix?: (name: string) => string,
+): string {
+  const groups = new Map<string, { shape: number[]; count: number; extra: string }>();
+  for (const t of tensors) {
+    const key = t.name.replace(/^layers\.\d+\./, 'layers.*.');
+    const g = groups.get(key);
+    if (g) g.count++;
+    else groups.set(key, { shape: t.shape, count: 1, extra: suffix ? suffix(t.name) : '' });
+  }
+  if (groups.size === 0) return '-';
+  return [...groups]
+    .map(([k, g]) => `${k} [${g.shape.join('x')}]${g.count > 1 ? ` x${g.count}` : ''}${g.extra}`)
+    .join('\n');
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+export function formatMethodsTable(modelName: string, reports: MethodReport[]): string {
+  const table = new Table({
+    head: ['method', 'trainable', 'sent / round', 'shared (aggregation)', 'private', 'derived'],
+    style: { head: [], border: [] },
+  });
+  for (const r of reports) {
+    const s = r.summary;
+    if (!s) {
+      table.push([r.method, { colSpan: 5, content: `cannot attach with defaults: ${r.error ?? '?'}` }]);
+      continue;
+    }
+    const rules = new Map(s.shared.map((t) => [t.name, t.aggregation]));
+    table.push([
+      r.method,
+      s.trainableParams.toLocaleString('en-US'),
+      formatBytes(s.bytesPerRound),
+      groupTensors(s.shared, (name) => ` (${rules.get(name)})`),
+      groupTensors(s.private),
+      groupTensors(s.derived),
+    ]);
+  }
+  return `Adapter methods on ${modelName} (default configs, float32 upload per round):\n${table.toString()}`;
+}
+
+export const methodsCommand: CliCommand = {
+  name: 'methods',
+  register(program: Command) {
+    program
+      .command('methods')
+      .description(
+        'list adapter methods with trainable parameters, bytes sent per round and shared/private/derived tensors',
+      )
+      .option('--model <name>', `model to measure on (${MODEL_NAMES.join(', ')})`, 'tiny-gpt')
+      .option('--json', 'print JSON instead of a table')
+      .addHelpText('after', '\nExamples:\n  fedpeft methods\n  fedpeft methods --model small-gpt --json')
+      .action(async (opts: { model: string; json?: boolean }, cmd: Command) => {
+        // Counting needs no speed: cpu unless a backend is forced (PiCa's SVD runs at attach either way).
+        const backend = cmd.optsWithGlobals<{ backend?: string }>().backend;
+        await selectBackend({ force: backend ?? 'cpu' });
+        const reports = describeMethods(opts.model);
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify({ model: opts.model, methods: reports }, null, 2)}\n`
+            : `${formatMethodsTable(opts.model, reports)}\n`,
+        );
+      });
+  },
+};
