@@ -1,0 +1,154 @@
+/**
+ * `fedpeft serve`: run a coordinator. With no flags it serves a loopback PiCa federation on tiny-gpt and
+ * prints a generated join token; `--config coordinator.yaml` sets everything (see server/config.ts), and
+ * `--resume` continues a run from its last checkpoint and round journal, accepting its clients' sessions back.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import YAML from 'yaml';
+import { FedpeftError } from '../../shared/errors.ts';
+import { useBackend } from '../../shared/tensor/backend.ts';
+import { parseCoordinatorConfig } from '../../server/config.ts';
+import { Coordinator } from '../../server/coordinator.ts';
+import { newSecret } from '../../server/client-session.ts';
+import { jsonLineLogger } from '../../server/logger.ts';
+import { describeMethod } from '../../server/method-state.ts';
+import { startSocketIoServer } from '../../server/transport/socket-io-server.ts';
+import type { CliCommand } from './registry.ts';
+
+interface ServeOptions {
+  config?: string;
+  resume?: boolean;
+  port?: string;
+  host?: string;
+  runDir?: string;
+  quiet?: boolean;
+}
+
+function loadConfigFile(path: string): unknown {
+  if (!existsSync(path)) throw new FedpeftError('INVALID_CONFIG', `config file ${path} does not exist`);
+  try {
+    return YAML.parse(readFileSync(path, 'utf8')) ?? {};
+  } catch (err) {
+    throw new FedpeftError(
+      'INVALID_CONFIG',
+      `config file ${path} is not valid YAML: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** A secret kept in the run directory so a resumed run keeps accepting the same clients. */
+async function persistentSecret(path: string): Promise<{ value: string; created: boolean }> {
+  try {
+    return { value: (await readFile(path, 'utf8')).trim(), created: false };
+  } catch {
+    const value = newSecret();
+    await writeFile(path, `${value}\n`, { mode: 0o600 });
+    return { value, created: true };
+  }
+}
+
+async function serve(opts: ServeOptions): Promise<void> {
+  const raw = (opts.config ? loadConfigFile(opts.config) : {}) as Record<string, unknown>;
+  const config = parseCoordinatorConfig(raw, opts.config ?? 'coordinator config');
+  if (opts.port !== undefined) {
+    const port = Number(opts.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      throw new FedpeftError('INVALID_CONFIG', `--port must be an integer in 0..65535, got ${opts.port}`);
+    }
+    config.transport.port = port;
+  }
+  if (opts.host) config.transport.host = opts.host;
+  const dirFromConfig = opts.runDir ?? config.run.dir;
+  if (opts.resume && !dirFromConfig) {
+    throw new FedpeftError(
+      'INVALID_CONFIG',
+      '--resume needs the run directory: pass --run-dir or set run.dir',
+    );
+  }
+  const runId = config.run.id ?? `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const runDir = resolve(dirFromConfig ?? join('runs', runId));
+  if (opts.resume && !existsSync(runDir)) {
+    throw new FedpeftError('INVALID_CONFIG', `--resume: run directory ${runDir} does not exist`);
+  }
+  await mkdir(runDir, { recursive: true });
+  const logger = jsonLineLogger((line) => process.stderr.write(line), opts.quiet ? 'warn' : 'info');
+  await useBackend('cpu');
+  const method = describeMethod({
+    model: config.model.name,
+    modelConfig: config.model.config,
+    method: config.method.name,
+    methodConfig: config.method.config,
+    seed: config.run.seed,
+  });
+  const generated = config.auth.tokens.length === 0 && !config.auth.tokenFile;
+  const joinToken = generated ? await persistentSecret(join(runDir, 'join-token')) : undefined;
+  if (joinToken) config.auth.tokens = [joinToken.value];
+  const admin = config.auth.adminToken ?? (await persistentSecret(join(runDir, 'admin-token'))).value;
+  const coordinator = await Coordinator.create({
+    config,
+    method,
+    runId,
+    runDir,
+    logger,
+    resume: opts.resume ?? false,
+  });
+  const server = await startSocketIoServer(coordinator, {
+    host: config.transport.host,
+    port: config.transport.port,
+    ...(config.transport.tls ? { tls: config.transport.tls } : {}),
+    adminToken: admin,
+    dashboard: config.dashboard,
+    logger,
+  });
+  process.stdout.write(
+    [
+      `fedpeft coordinator ${runId}: ${method.method} on ${method.model}, ${config.run.rounds} rounds`,
+      `listening on ${server.url} (GET ${server.url}/status)`,
+      ...(config.dashboard.enabled ? [`live dashboard: ${server.url}/${config.dashboard.token ? '?token=<dashboard.token>' : ''}`] : []),
+      `run directory: ${runDir}`,
+      ...(joinToken ? [`join token: ${joinToken.value}  (also in ${join(runDir, 'join-token')})`] : []),
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    void coordinator.stop(`coordinator received ${signal}`);
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  coordinator.start();
+  await coordinator.whenFinished();
+  // Let the final Goodbye frames leave before the sockets close.
+  await new Promise((r) => setTimeout(r, 200));
+  await coordinator.stop('run finished');
+  await server.close();
+  process.stdout.write(
+    `run ${runId} ${stopping ? 'stopped' : 'finished'} after ${coordinator.completedRounds} rounds\n`,
+  );
+}
+
+export const serveCommand: CliCommand = {
+  name: 'serve',
+  register(program: Command) {
+    program
+      .command('serve')
+      .description('run a coordinator: rounds over socket.io, checkpoints, resume after a crash')
+      .option('-c, --config <file>', 'coordinator config (YAML); defaults serve tiny-gpt + pica on loopback')
+      .option('--resume', 'continue the run in --run-dir / run.dir from its last checkpoint and journal')
+      .option('-p, --port <port>', 'port to listen on (0 = any free port); overrides transport.port')
+      .option('--host <host>', 'address to bind; overrides transport.host (default 127.0.0.1)')
+      .option('--run-dir <dir>', 'run directory (checkpoints, journal, metrics.jsonl); overrides run.dir')
+      .option('-q, --quiet', 'log warnings and errors only')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  fedpeft serve\n  fedpeft serve --config coordinator.yaml --port 9000\n' +
+          '  fedpeft serve --config coordinator.yaml --run-dir runs/exp1 --resume',
+      )
+      .action(async (opts: ServeOptions) => serve(opts));
+  },
+};

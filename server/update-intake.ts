@@ -1,0 +1,109 @@
+/**
+ * Turns a completed upload plus its `UpdateCommit` into a validated `Contribution`, or a `FedpeftError` with
+ * a protocol code: float dtype (INVALID_TENSOR), exactly the method's declared shared tensors with their
+ * shapes (SHAPE_MISMATCH — a tensor outside the shared set is refused here, so private state cannot reach the
+ * aggregate), finite values (NON_FINITE), a positive weight, sane trained extents. Aggregation errors raised
+ * later by the strategy are mapped to protocol codes by `toProtocolError`.
+ */
+import type { AggregationRule } from '../shared/adapters/types.ts';
+import type { Contribution } from '../shared/aggregation/contribution.ts';
+import { FedpeftError, isFedpeftError } from '../shared/errors.ts';
+import type { HostTensorMap } from '../shared/tensor/host-tensor.ts';
+import type { TransferReceiver } from '../shared/wire/chunking.ts';
+import { isWireErrorCode, type MessageBody } from '../shared/wire/messages.ts';
+import { DType, assertFinite, dtypeName } from '../shared/wire/tensor-codec.ts';
+
+export interface ExpectedUpdate {
+  shapes: ReadonlyMap<string, readonly number[]>;
+  rules: ReadonlyMap<string, AggregationRule>;
+}
+
+function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** Checks the manifest of an upload before its bytes are decoded (cheap, and the first line of defence). */
+export function checkUpdateManifest(receiver: TransferReceiver, expected: ExpectedUpdate): void {
+  const specs = receiver.manifest.tensors;
+  for (const spec of specs) {
+    if (spec.dtype !== DType.FLOAT32 && spec.dtype !== DType.FLOAT16) {
+      throw new FedpeftError(
+        'INVALID_TENSOR',
+        `update tensor "${spec.name}" is ${dtypeName(spec.dtype)}; shared tensors travel as FLOAT32 or FLOAT16`,
+      );
+    }
+  }
+  const names = new Set(specs.map((s) => s.name));
+  const missing = [...expected.shapes.keys()].filter((n) => !names.has(n));
+  const extra = [...names].filter((n) => !expected.shapes.has(n));
+  if (missing.length > 0 || extra.length > 0) {
+    const parts: string[] = [];
+    if (extra.length) parts.push(`not shared by this method: ${extra.map((n) => `"${n}"`).join(', ')}`);
+    if (missing.length) parts.push(`missing: ${missing.map((n) => `"${n}"`).join(', ')}`);
+    throw new FedpeftError(
+      'SHAPE_MISMATCH',
+      `the update must hold exactly the method's shared tensors (${parts.join('; ')})`,
+    );
+  }
+  for (const spec of specs) {
+    const want = expected.shapes.get(spec.name)!;
+    if (spec.shape.length !== want.length || spec.shape.some((d, i) => d !== want[i])) {
+      throw new FedpeftError(
+        'SHAPE_MISMATCH',
+        `update tensor "${spec.name}" has shape ${shapeText(spec.shape)}; this run's is ${shapeText(want)}`,
+      );
+    }
+  }
+}
+
+export function buildContribution(
+  clientId: string,
+  receiver: TransferReceiver,
+  commit: MessageBody<'updateCommit'>,
+  expected: ExpectedUpdate,
+): Contribution {
+  checkUpdateManifest(receiver, expected);
+  const weight = commit.weight > 0 ? commit.weight : commit.numExamples;
+  if (!(weight > 0) || !Number.isFinite(weight)) {
+    throw new FedpeftError('MALFORMED_MESSAGE', 'update_commit needs weight > 0 (or num_examples > 0)');
+  }
+  const tensors: HostTensorMap = receiver.hostTensors();
+  for (const [name, t] of tensors) assertFinite(name, t.data);
+  const trainedExtents = new Map<string, number>();
+  for (const { tensor, extent } of commit.trainedExtents) {
+    const shape = expected.shapes.get(tensor);
+    const rule = expected.rules.get(tensor);
+    if (!shape || !rule) {
+      throw new FedpeftError(
+        'SHAPE_MISMATCH',
+        `trained_extents names "${tensor}", which is not a shared tensor`,
+      );
+    }
+    if (extent.length !== shape.length || extent.some((e, i) => e > shape[i]!)) {
+      throw new FedpeftError(
+        'SHAPE_MISMATCH',
+        `trained extent ${shapeText(extent)} of "${tensor}" does not fit its shape ${shapeText(shape)}`,
+      );
+    }
+    if ('axis' in rule) trainedExtents.set(tensor, extent[rule.axis]!);
+  }
+  return { clientId, weight, tensors, ...(trainedExtents.size > 0 ? { trainedExtents } : {}) };
+}
+
+/** A protocol error for anything the aggregation path throws (its own codes are not wire codes). */
+export function toProtocolError(err: unknown): FedpeftError {
+  if (isFedpeftError(err) && isWireErrorCode(err.code)) return err;
+  if (isFedpeftError(err)) {
+    const code = err.code.includes('NON_FINITE')
+      ? 'NON_FINITE'
+      : err.code.includes('NORM')
+        ? 'NORM_BOUND_EXCEEDED'
+        : err.code.includes('WEIGHT')
+          ? 'MALFORMED_MESSAGE'
+          : err.code.startsWith('AGGREGATION_')
+            ? 'SHAPE_MISMATCH'
+            : 'INTERNAL';
+    return new FedpeftError(code, err.message);
+  }
+  return new FedpeftError('INTERNAL', 'internal error while aggregating the update');
+}
