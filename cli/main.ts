@@ -2,10 +2,12 @@
  * `fedpeft` — one command, many subcommands. Errors a person can fix (bad flags, bad files, bad configs) are
  * printed as one clear line and exit code 2; anything else is a bug and keeps its stack trace.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ZodError } from 'zod';
 import { registeredCommands } from './commands/registry.ts';
-import { isFedpeftError } from '../shared/errors.ts';
+import { FedpeftError, isFedpeftError } from '../shared/errors.ts';
 import { formatZodError } from '../shared/config/format-error.ts';
 import './commands/index.ts';
 
@@ -18,10 +20,37 @@ export function buildProgram(): Command {
       '--backend <name>',
       'force a TensorFlow.js backend: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu (env FEDPEFT_BACKEND)',
     )
+    .option(
+      '--plugin <module>',
+      'load a module before the command runs, e.g. one that registers an adapter method (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  program.hook('preAction', async () => {
+    for (const plugin of program.opts<{ plugin: string[] }>().plugin) await loadPlugin(plugin);
+  });
   for (const c of registeredCommands()) c.register(program);
   return program;
+}
+
+/**
+ * User code (adapter methods, strategies) joins the registries by being imported: a plugin is an ES module (or
+ * TypeScript, through tsx) whose top level calls `registerAdapterMethod(...)` and the like. Relative paths are
+ * taken from the working directory; bare names resolve as packages.
+ */
+async function loadPlugin(specifier: string): Promise<void> {
+  const isPath = specifier.startsWith('.') || specifier.startsWith('/');
+  const url = isPath ? pathToFileURL(resolve(process.cwd(), specifier)).href : specifier;
+  try {
+    await import(url);
+  } catch (err) {
+    throw new FedpeftError(
+      'PLUGIN',
+      `cannot load plugin '${specifier}': ${(err as Error).message.split('\n')[0]}`,
+    );
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

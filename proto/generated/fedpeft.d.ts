@@ -1340,6 +1340,12 @@ export namespace fedpeft {
 
       /** SecAggConfig clip */
       clip?: number | null;
+
+      /** SecAggConfig sessionId */
+      sessionId?: string | null;
+
+      /** SecAggConfig participantIndex */
+      participantIndex?: number | null;
     }
 
     /** Represents a SecAggConfig. */
@@ -1361,6 +1367,12 @@ export namespace fedpeft {
 
       /** SecAggConfig clip. */
       public clip: number;
+
+      /** SecAggConfig sessionId. */
+      public sessionId: string;
+
+      /** SecAggConfig participantIndex. */
+      public participantIndex: number;
 
       /**
        * Creates a new SecAggConfig instance using the specified properties.
@@ -2178,6 +2190,9 @@ export namespace fedpeft {
 
       /** SecAggShareKeys shares */
       shares?: fedpeft.v1.IEncryptedShare[] | null;
+
+      /** SecAggShareKeys selfMaskCommitment */
+      selfMaskCommitment?: Uint8Array | null;
     }
 
     /** Represents a SecAggShareKeys. */
@@ -2193,6 +2208,9 @@ export namespace fedpeft {
 
       /** SecAggShareKeys shares. */
       public shares: fedpeft.v1.IEncryptedShare[];
+
+      /** SecAggShareKeys selfMaskCommitment. */
+      public selfMaskCommitment: Uint8Array;
 
       /**
        * Creates a new SecAggShareKeys instance using the specified properties.

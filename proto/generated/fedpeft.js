@@ -3497,6 +3497,8 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @property {number|null} [fieldBits] SecAggConfig fieldBits
        * @property {number|null} [scale] SecAggConfig scale
        * @property {number|null} [clip] SecAggConfig clip
+       * @property {string|null} [sessionId] SecAggConfig sessionId
+       * @property {number|null} [participantIndex] SecAggConfig participantIndex
        */
 
       /**
@@ -3546,6 +3548,22 @@ export const fedpeft = ($root.fedpeft = (() => {
       SecAggConfig.prototype.clip = 0;
 
       /**
+       * SecAggConfig sessionId.
+       * @member {string} sessionId
+       * @memberof fedpeft.v1.SecAggConfig
+       * @instance
+       */
+      SecAggConfig.prototype.sessionId = '';
+
+      /**
+       * SecAggConfig participantIndex.
+       * @member {number} participantIndex
+       * @memberof fedpeft.v1.SecAggConfig
+       * @instance
+       */
+      SecAggConfig.prototype.participantIndex = 0;
+
+      /**
        * Creates a new SecAggConfig instance using the specified properties.
        * @function create
        * @memberof fedpeft.v1.SecAggConfig
@@ -3578,6 +3596,10 @@ export const fedpeft = ($root.fedpeft = (() => {
           writer.uint32(/* id 3, wireType 1 =*/ 25).double(message.scale);
         if (message.clip != null && Object.hasOwnProperty.call(message, 'clip'))
           writer.uint32(/* id 4, wireType 1 =*/ 33).double(message.clip);
+        if (message.sessionId != null && Object.hasOwnProperty.call(message, 'sessionId'))
+          writer.uint32(/* id 5, wireType 2 =*/ 42).string(message.sessionId);
+        if (message.participantIndex != null && Object.hasOwnProperty.call(message, 'participantIndex'))
+          writer.uint32(/* id 6, wireType 0 =*/ 48).uint32(message.participantIndex);
         return writer;
       };
 
@@ -3623,6 +3645,14 @@ export const fedpeft = ($root.fedpeft = (() => {
             }
             case 4: {
               message.clip = reader.double();
+              break;
+            }
+            case 5: {
+              message.sessionId = reader.string();
+              break;
+            }
+            case 6: {
+              message.participantIndex = reader.uint32();
               break;
             }
             default:
@@ -5635,6 +5665,7 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @interface ISecAggShareKeys
        * @property {number|null} [roundId] SecAggShareKeys roundId
        * @property {Array.<fedpeft.v1.IEncryptedShare>|null} [shares] SecAggShareKeys shares
+       * @property {Uint8Array|null} [selfMaskCommitment] SecAggShareKeys selfMaskCommitment
        */
 
       /**
@@ -5667,6 +5698,14 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @instance
        */
       SecAggShareKeys.prototype.shares = $util.emptyArray;
+
+      /**
+       * SecAggShareKeys selfMaskCommitment.
+       * @member {Uint8Array} selfMaskCommitment
+       * @memberof fedpeft.v1.SecAggShareKeys
+       * @instance
+       */
+      SecAggShareKeys.prototype.selfMaskCommitment = $util.newBuffer([]);
 
       /**
        * Creates a new SecAggShareKeys instance using the specified properties.
@@ -5702,6 +5741,8 @@ export const fedpeft = ($root.fedpeft = (() => {
               writer.uint32(/* id 2, wireType 2 =*/ 18).fork(),
               q + 1,
             ).ldelim();
+        if (message.selfMaskCommitment != null && Object.hasOwnProperty.call(message, 'selfMaskCommitment'))
+          writer.uint32(/* id 3, wireType 2 =*/ 26).bytes(message.selfMaskCommitment);
         return writer;
       };
 
@@ -5742,6 +5783,10 @@ export const fedpeft = ($root.fedpeft = (() => {
               message.shares.push(
                 $root.fedpeft.v1.EncryptedShare.decode(reader, reader.uint32(), undefined, long + 1),
               );
+              break;
+            }
+            case 3: {
+              message.selfMaskCommitment = reader.bytes();
               break;
             }
             default:

@@ -207,9 +207,11 @@ export const ErrorSchema = z.object({
 
 export const SecAggConfigSchema = z.object({
   threshold: n32,
-  fieldBits: u32.max(32).default(32),
+  fieldBits: u32.max(52, 'must be 32 or 52 (0: unspecified)').default(32),
   scale: nonNegative.default(0),
   clip: nonNegative.default(0),
+  sessionId: text(200).default(''),
+  participantIndex: n32,
 });
 export const RoundInstructionSchema = z.object({
   roundId: n32,
@@ -285,6 +287,7 @@ export const EncryptedShareSchema = z.object({ fromIndex: n32, toIndex: n32, cip
 export const SecAggShareKeysSchema = z.object({
   roundId: n32,
   shares: list(EncryptedShareSchema, MAX_PEERS),
+  selfMaskCommitment: key,
 });
 export const SecAggSharesDeliverySchema = z.object({
   roundId: n32,
