@@ -82,33 +82,28 @@ interface Probe {
 
 async function ensureWebGpuNavigator(): Promise<string | null> {
   const g = globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } };
-  if (!g.navigator?.gpu) {
-    if (isBrowser) return 'this browser exposes no navigator.gpu (WebGPU disabled or unsupported)';
-    let webgpu: { create?: (opts: string[]) => unknown };
-    try {
-      webgpu = (await optionalImport('webgpu')) as typeof webgpu;
-    } catch (err) {
-      return describeImportError('webgpu', err);
-    }
-    if (typeof webgpu.create !== 'function') return "the 'webgpu' package has no create() export";
-    const gpu = webgpu.create((process.env.FEDPEFT_WEBGPU_FLAGS ?? '').split(',').filter(Boolean)) as {
-      requestAdapter(): Promise<unknown>;
-    };
-    // tfjs-backend-webgpu reads navigator.gpu when it registers, so this must precede its import.
-    Object.defineProperty(globalThis, 'navigator', {
-      value: { ...(g.navigator ?? {}), gpu },
-      configurable: true,
-    });
+  if (g.navigator?.gpu) {
+    const adapter = await g.navigator.gpu.requestAdapter().catch(() => null);
+    return adapter ? null : 'navigator.gpu.requestAdapter() returned no adapter';
   }
-  const adapter = await (
-    globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<unknown> } } }
-  ).navigator.gpu
-    .requestAdapter()
-    .catch(() => null);
-  if (!adapter)
-    return 'navigator.gpu.requestAdapter() returned no adapter (no GPU or software renderer available)';
-  return null;
+  if (isBrowser) return 'this browser exposes no navigator.gpu (WebGPU disabled or unsupported)';
+  // Node: Dawn through the optional `webgpu` package. Imported by a computed specifier so browser bundles
+  // never see this Node-only module.
+  const nodeWebGpu = (await optionalImport(new URL('./node-webgpu.ts', import.meta.url).href)) as {
+    installNodeWebGpu(): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }>;
+  };
+  const setup = await nodeWebGpu.installNodeWebGpu();
+  return setup.ok ? null : setup.reason;
 }
+
+/**
+ * Why WebGPU is never picked automatically in Node: tfjs-backend-webgpu's synchronous reads (`dataSync`, used
+ * by training, SVD and evaluation) need an OffscreenCanvas, which Node lacks, and the adapters Node finds on
+ * servers without a GPU are software renderers far slower than wasm. Forcing it (`--backend webgpu`) is for
+ * testing the WebGPU code path.
+ */
+const NODE_WEBGPU_NOT_AUTO =
+  'not chosen automatically in Node: tfjs-webgpu synchronous reads need OffscreenCanvas (absent in Node); force with --backend webgpu to test the WebGPU path';
 
 const PROBES: Record<BackendName, Probe> = {
   'tfjs-node-gpu': {
@@ -274,7 +269,22 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   for (const name of order) {
     if (chosen && !options.probeAll) break;
     if (forced && name !== forced && !options.probeAll) continue;
+    const skipInAuto = !forced && !isBrowser && name === 'webgpu';
+    if (skipInAuto && !options.probeAll) {
+      candidates.push({
+        name,
+        tfBackend: PROBES[name].tfBackend,
+        available: false,
+        reason: NODE_WEBGPU_NOT_AUTO,
+      });
+      continue;
+    }
     const report = await probe(name);
+    if (skipInAuto && report.available) {
+      report.reason += ` (${NODE_WEBGPU_NOT_AUTO})`;
+      candidates.push(report);
+      continue;
+    }
     if (forced && name !== forced && report.available)
       report.reason += ' (not chosen: another backend was forced)';
     candidates.push(report);

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import { tf } from './tf.ts';
 import { selectBackend } from './backend.ts';
+import { installNodeWebGpu, type GpuSetup } from './node-webgpu.ts';
 import { Rng } from './rng.ts';
 import { embedding, frozenLinear, linear, matMul, type FrozenKernel } from './fast-ops.ts';
 import { batchMatMul } from './batched-matmul.ts';
@@ -33,104 +33,11 @@ import { randomizeTrainables } from '../adapters/testing/helpers.ts';
  * by tfjs on first use.
  */
 
-const CHROMIUM_SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
-
-type GpuSetup = { ok: true; adapter: string } | { ok: false; reason: string };
-
-interface DawnGpu {
-  requestAdapter(options?: Record<string, unknown>): Promise<DawnAdapter | null>;
-}
-interface DawnAdapter {
-  info?: { vendor?: string; architecture?: string; description?: string };
-  limits: Record<string, number>;
-  requestDevice(descriptor?: { requiredLimits?: Record<string, number> }): Promise<unknown>;
-}
-
-/** A `navigator.gpu` whose adapters are compatibility-level ones with their storage-buffer limits raised. */
-function compatibilityGpu(gpu: DawnGpu): DawnGpu {
-  return {
-    async requestAdapter(options = {}) {
-      const adapter = await gpu.requestAdapter({ ...options, featureLevel: 'compatibility' });
-      if (!adapter) return null;
-      const requestDevice = adapter.requestDevice.bind(adapter);
-      return new Proxy(adapter, {
-        get(target, key) {
-          if (key !== 'requestDevice') return Reflect.get(target, key) as unknown;
-          // Compatibility devices default to 4 storage buffers per stage; tfjs's fused kernels bind more.
-          return (descriptor: { requiredLimits?: Record<string, number> } = {}) =>
-            requestDevice({
-              ...descriptor,
-              requiredLimits: {
-                ...descriptor.requiredLimits,
-                maxStorageBuffersPerShaderStage: target.limits.maxStorageBuffersPerShaderStage as number,
-              },
-            });
-        },
-      });
-    },
-  };
-}
-
 async function setUpNodeWebGpu(): Promise<GpuSetup> {
-  let webgpu: { create(flags: string[]): DawnGpu; globals: Record<string, unknown> };
-  try {
-    webgpu = (await import('webgpu')) as unknown as typeof webgpu;
-  } catch (err) {
-    return {
-      ok: false,
-      reason: `the optional 'webgpu' package is not installed (${(err as Error).message})`,
-    };
-  }
-  const tried: string[] = [];
-  const attempts: { label: string; make: () => DawnGpu }[] = [
-    {
-      label: 'Dawn OpenGL backend (compatibility adapter, EGL surfaceless)',
-      make: () => {
-        process.env.EGL_PLATFORM ??= 'surfaceless';
-        return compatibilityGpu(webgpu.create(['backend=opengl']));
-      },
-    },
-    {
-      label: 'Dawn Vulkan backend',
-      make: () => {
-        if (!process.env.VK_ICD_FILENAMES && existsSync(CHROMIUM_SWIFTSHADER_ICD))
-          process.env.VK_ICD_FILENAMES = CHROMIUM_SWIFTSHADER_ICD;
-        return webgpu.create(['backend=vulkan']);
-      },
-    },
-  ];
-  // FEDPEFT_WEBGPU_NODE_BACKEND=opengl|vulkan restricts the search to one Dawn backend.
-  const only = process.env.FEDPEFT_WEBGPU_NODE_BACKEND?.toLowerCase();
-  for (const { label, make } of attempts.filter((a) => !only || a.label.toLowerCase().includes(only))) {
-    let gpu: DawnGpu;
-    let adapter: DawnAdapter | null = null;
-    try {
-      gpu = make();
-      adapter = await gpu.requestAdapter();
-    } catch (err) {
-      tried.push(`${label}: ${(err as Error).message}`);
-      continue;
-    }
-    if (!adapter) {
-      tried.push(`${label}: no adapter`);
-      continue;
-    }
-    // tfjs-backend-webgpu reads navigator.gpu and the GPU* constants when it loads and when it initialises.
-    Object.assign(globalThis, webgpu.globals);
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
-    const report = await selectBackend({ force: 'webgpu' });
-    const info = adapter.info ?? {};
-    return {
-      ok: true,
-      adapter: `${label}: ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ')} (${report.chosen})`,
-    };
-  }
-  return {
-    ok: false,
-    reason:
-      `no WebGPU adapter in Node: ${tried.join('; ') || `FEDPEFT_WEBGPU_NODE_BACKEND=${only} names no Dawn backend tried here (opengl, vulkan)`}. Needs mesa's EGL/GL (libegl1, libgl1-mesa-dri) for the ` +
-      `OpenGL backend, or libvulkan1 plus a Vulkan 1.1+ driver (e.g. Chromium's SwiftShader) for Vulkan`,
-  };
+  const setup = await installNodeWebGpu();
+  if (!setup.ok) return setup;
+  const report = await selectBackend({ force: 'webgpu' });
+  return { ok: true, adapter: `${setup.adapter} (${report.chosen})` };
 }
 
 const gpu: GpuSetup = await setUpNodeWebGpu().catch((err: unknown): GpuSetup => ({

@@ -1,0 +1,164 @@
+/**
+ * `fedpeft join`: run one federated client against a coordinator. It trains the run's adapter on local data
+ * (a shipped corpus slice or a text file), sends only the adapter's shared tensors, keeps everything else in
+ * its state directory, and survives disconnects and restarts (same session, resumed upload). Ctrl-C leaves
+ * politely; running the same command again continues where it stopped.
+ */
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync, existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { selectBackend } from '../../shared/tensor/backend.ts';
+import { ClientRuntime } from '../../client/runtime.ts';
+import { socketIoConnector } from '../../client/connection.ts';
+import { FileStateStore } from '../../client/file-state-store.ts';
+import { LocalLmData } from '../../client/local-lm-data.ts';
+import { formatDataSpec, parseDataSpec, resolveDataSpec } from '../../client/data-spec.ts';
+import { ClientTrainer, runContextLength, type ClientRunConfig } from '../../client/trainer.ts';
+import { jsonLineLogger } from '../../server/logger.ts';
+import { UserError } from '../errors.ts';
+import type { CliCommand } from './registry.ts';
+
+interface JoinFlags {
+  server: string;
+  token?: string;
+  data: string;
+  name?: string;
+  stateDir?: string;
+  base?: string;
+  runConfig?: string;
+  personalSteps: string;
+  float16?: boolean;
+  verbose?: boolean;
+}
+
+function slug(text: string): string {
+  return (
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^-|-$/g, '') || 'client'
+  );
+}
+
+/** `--run-config` as inline JSON or a JSON file: `{model, modelConfig?, method, methodConfig?, seed}`. */
+function parseRunConfig(value: string | undefined): ClientRunConfig | undefined {
+  if (value === undefined) return undefined;
+  const text = existsSync(value) ? readFileSync(value, 'utf8') : value;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new UserError(
+      `--run-config must be JSON or a JSON file, e.g. '{"model":"tiny-gpt","method":"pica","seed":42}'`,
+    );
+  }
+  const r = parsed as Partial<ClientRunConfig>;
+  if (typeof r.model !== 'string' || typeof r.method !== 'string' || typeof r.seed !== 'number') {
+    throw new UserError('--run-config needs "model" (string), "method" (string) and "seed" (number)');
+  }
+  return {
+    model: r.model,
+    method: r.method,
+    seed: r.seed,
+    ...(r.modelConfig ? { modelConfig: r.modelConfig } : {}),
+    ...(r.methodConfig ? { methodConfig: r.methodConfig } : {}),
+  };
+}
+
+export const joinCommand: CliCommand = {
+  name: 'join',
+  register(program: Command) {
+    program
+      .command('join')
+      .description(
+        "run a federated client: train the run's adapter on local data and send only its shared part",
+      )
+      .requiredOption('--server <url>', 'coordinator address, e.g. http://localhost:8080')
+      .option('--token <token>', 'join token for the run (default $FEDPEFT_TOKEN)')
+      .requiredOption(
+        '--data <spec>',
+        "local data: '<corpus>:<attribute>=<value>' (e.g. 'sotu:president=Abraham Lincoln'), '<corpus>', or 'file:<path>'",
+      )
+      .option('--name <name>', 'client name shown to the coordinator (default: host name)')
+      .option(
+        '--state-dir <dir>',
+        'private state: session, upload in flight, optimizer, personal adapter (default ~/.fedpeft/clients/<name>)',
+      )
+      .option(
+        '--base <dir>',
+        "base checkpoint directory (default: the run's seeded base, as the coordinator builds it)",
+      )
+      .option(
+        '--run-config <json|file>',
+        'the run, if known in advance: {"model","method","methodConfig","seed"} (first join then carries signatures)',
+      )
+      .option('--personal-steps <n>', 'extra local steps that refine only the personal adapter', '0')
+      .option('--float16', 'upload shared tensors as float16 (half the bytes)')
+      .option('--verbose', 'also print debug lines')
+      .addHelpText(
+        'after',
+        "\nExamples:\n  fedpeft join --server http://localhost:8080 --token $TOKEN --data 'sotu:president=Abraham Lincoln'\n" +
+          '  fedpeft join --server https://fl.example.org --token $TOKEN --data spam:group=easy-ham-1 --name mailbox-7\n' +
+          '  fedpeft join --server http://localhost:8080 --token $TOKEN --data file:./notes.txt --state-dir ./state',
+      )
+      .action(async (flags: JoinFlags, cmd: Command) => {
+        const spec = parseDataSpec(flags.data);
+        const token = flags.token ?? process.env.FEDPEFT_TOKEN;
+        if (!token) throw new UserError('--token is required (or set FEDPEFT_TOKEN)');
+        const personalSteps = Number(flags.personalSteps);
+        if (!Number.isInteger(personalSteps) || personalSteps < 0)
+          throw new UserError(
+            `--personal-steps must be a non-negative integer, got '${flags.personalSteps}'`,
+          );
+        const run = parseRunConfig(flags.runConfig);
+        const name = flags.name ?? hostname();
+        const stateDir = flags.stateDir ?? join(homedir(), '.fedpeft', 'clients', slug(name));
+        const connector = socketIoConnector(flags.server);
+        const documents = resolveDataSpec(spec);
+        const backend = await selectBackend({ force: cmd.optsWithGlobals<{ backend?: string }>().backend });
+        const logger = jsonLineLogger((line) => process.stdout.write(line), flags.verbose ? 'debug' : 'info');
+        logger.log('info', 'client-starting', {
+          backend: backend.chosen,
+          data: formatDataSpec(spec),
+          documents: documents.length,
+          stateDir,
+          server: flags.server,
+        });
+        const runtime = new ClientRuntime({
+          connector,
+          authToken: token,
+          clientName: name,
+          store: new FileStateStore(stateDir),
+          logger,
+          ...(run ? { run } : {}),
+          float16Uploads: flags.float16 ?? false,
+          createTrainer: (r) =>
+            ClientTrainer.create({
+              run: r,
+              data: LocalLmData.fromDocuments(documents, r.seed, formatDataSpec(spec), {
+                contextLength: runContextLength(r),
+              }),
+              label: name,
+              personalSteps,
+              ...(flags.base ? { baseCheckpoint: flags.base } : {}),
+            }),
+        });
+        const interrupt = () => runtime.stop('interrupted by the user');
+        process.once('SIGINT', interrupt);
+        process.once('SIGTERM', interrupt);
+        try {
+          const outcome = await runtime.run();
+          logger.log('info', 'client-finished', {
+            runComplete: outcome.runComplete,
+            committedRounds: outcome.committedRounds,
+            lastCommittedRound: outcome.lastCommittedRound,
+          });
+        } finally {
+          process.off('SIGINT', interrupt);
+          process.off('SIGTERM', interrupt);
+          runtime.dispose();
+        }
+      });
+  },
+};
