@@ -2,6 +2,14 @@
 import { benchSuites } from '../harness/registry.ts';
 import { matmulSuite } from './matmul.ts';
 import { mlpLoraStepSuite } from './step-mlp-lora.ts';
+import { browserSuite } from './browser.ts';
+import { adapterStepSuite } from './adapters.ts';
+import { qualitySuite } from './quality.ts';
+import { secAggSuite } from './secagg.ts';
 
 benchSuites.register(matmulSuite);
 benchSuites.register(mlpLoraStepSuite);
+benchSuites.register(qualitySuite);
+benchSuites.register(secAggSuite);
+benchSuites.register(adapterStepSuite);
+benchSuites.register(browserSuite);

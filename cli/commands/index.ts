@@ -4,10 +4,18 @@ import { doctorCommand } from './doctor.ts';
 import { benchCommand } from './bench.ts';
 import { dataCommand } from './data.ts';
 import { privacyCommand } from './privacy.ts';
+import { serveCommand } from './serve.ts';
 import { methodsCommand } from './methods.ts';
+import { pretrainCommand } from './pretrain.ts';
+import { finetuneCommand } from './finetune.ts';
+import { joinCommand } from './join.ts';
 
 registerCommand(doctorCommand);
 registerCommand(benchCommand);
 registerCommand(dataCommand);
 registerCommand(privacyCommand);
+registerCommand(serveCommand);
 registerCommand(methodsCommand);
+registerCommand(pretrainCommand);
+registerCommand(finetuneCommand);
+registerCommand(joinCommand);
