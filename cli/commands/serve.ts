@@ -16,6 +16,7 @@ import { newSecret } from '../../server/client-session.ts';
 import { jsonLineLogger } from '../../server/logger.ts';
 import { describeMethod } from '../../server/method-state.ts';
 import { startSocketIoServer } from '../../server/transport/socket-io-server.ts';
+import { createJoinRoute, joinUrl } from '../../web/join-route.ts';
 import type { CliCommand } from './registry.ts';
 
 interface ServeOptions {
@@ -95,7 +96,13 @@ async function serve(opts: ServeOptions): Promise<void> {
     logger,
     resume: opts.resume ?? false,
   });
+  // The browser client at /join; the coordinator runs without it when the bundle cannot be built.
+  const joinRoute = await createJoinRoute().catch((err: unknown) => {
+    logger.log('warn', 'join-page-unavailable', { message: (err as Error).message });
+    return null;
+  });
   const server = await startSocketIoServer(coordinator, {
+    ...(joinRoute ? { routes: [joinRoute] } : {}),
     host: config.transport.host,
     port: config.transport.port,
     ...(config.transport.tls ? { tls: config.transport.tls } : {}),
@@ -107,7 +114,10 @@ async function serve(opts: ServeOptions): Promise<void> {
     [
       `fedpeft coordinator ${runId}: ${method.method} on ${method.model}, ${config.run.rounds} rounds`,
       `listening on ${server.url} (GET ${server.url}/status)`,
-      ...(config.dashboard.enabled ? [`live dashboard: ${server.url}/${config.dashboard.token ? '?token=<dashboard.token>' : ''}`] : []),
+      ...(config.dashboard.enabled
+        ? [`live dashboard: ${server.url}/${config.dashboard.token ? '?token=<dashboard.token>' : ''}`]
+        : []),
+      ...(joinRoute ? [`browser clients join at: ${joinUrl(server.url, joinToken?.value)}`] : []),
       `run directory: ${runDir}`,
       ...(joinToken ? [`join token: ${joinToken.value}  (also in ${join(runDir, 'join-token')})`] : []),
       '',

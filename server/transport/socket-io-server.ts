@@ -30,6 +30,11 @@ export interface SocketIoServerOptions {
   logger: Logger;
   /** The live dashboard at `/` (server/dashboard/); defaults: on, loopback only. */
   dashboard?: DashboardConfigInput;
+  /**
+   * Extra HTTP routes, tried in order before the dashboard; each returns true when it answered the request
+   * (e.g. the browser client at `/join`, web/join-route.ts, which the CLI mounts: server/ never imports web/).
+   */
+  routes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse) => boolean>;
 }
 
 export interface RunningServer {
@@ -86,7 +91,8 @@ export async function startSocketIoServer(
     if (req.method === 'GET' && url.pathname === '/status') {
       if (!dashboard.decide(req).ok && !bearerOk(req, options.adminToken)) {
         json(res, 401, {
-          error: 'GET /status from outside loopback needs the dashboard token or Authorization: Bearer <admin token>',
+          error:
+            'GET /status from outside loopback needs the dashboard token or Authorization: Bearer <admin token>',
         });
         return;
       }
@@ -111,6 +117,7 @@ export async function startSocketIoServer(
         return;
       }
     }
+    for (const route of options.routes ?? []) if (route(req, res)) return;
     if (await dashboard.handleHttp(req, res)) return;
     // socket.io handles its own path; everything else is not found.
     if (!url.pathname.startsWith('/socket.io')) json(res, 404, { error: 'not found' });
@@ -155,6 +162,8 @@ export async function startSocketIoServer(
       new Promise<void>((resolve) => {
         dashboard.close();
         void io.close(() => resolve());
+        // Browsers (the dashboard) keep idle and preconnected sockets that would hold close() ~100 s.
+        http.closeAllConnections();
       }),
   };
 }
