@@ -10,6 +10,7 @@
  * names the lock file and its owner.
  */
 import { open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { FedpeftError } from '../errors.ts';
 
@@ -30,6 +31,9 @@ export interface LockOwner {
   pid: number;
   host: string;
   createdAt: string;
+  /** Unique per acquisition: `release()` compares contents, and two acquisitions by one process within the
+   * same millisecond would otherwise look identical (an old owner could then delete its successor's lock). */
+  nonce?: string;
 }
 
 export interface FileLock {
@@ -96,7 +100,12 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
   const timeoutMs = options.timeoutMs ?? 30 * 60_000;
   const started = Date.now();
   let announced = false;
-  const me: LockOwner = { pid: process.pid, host: hostname(), createdAt: new Date().toISOString() };
+  const me: LockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    createdAt: new Date().toISOString(),
+    nonce: randomUUID(),
+  };
   for (;;) {
     try {
       const handle = await open(path, 'wx');
