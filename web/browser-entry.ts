@@ -17,6 +17,7 @@ import {
 import { listAdapterMethods } from '../shared/adapters/index.ts';
 import { GPT_SIZES } from '../shared/model/zoo.ts';
 import { runTrainingProbe, type TrainingProbeOptions, type TrainingProbeResult } from './training-probe.ts';
+import { mountJoinPage, type JoinStatus } from './join-page.ts';
 
 setWasmPaths(new URL('./', import.meta.url).href);
 
@@ -36,7 +37,13 @@ export interface FedpeftWeb {
   info(): { backends: BackendName[]; models: string[]; methods: string[]; tfjs: string };
   /** Live tensor count of the active backend (leak checks from outside the page). */
   numTensors(): number;
+  /** Wires up the `/join` page (its index.html calls this once). */
+  mountJoinPage(doc: Document): void;
+  /** The join page's live state (null on other pages): what tests and people watching the page read. */
+  joinStatus(): JoinStatus | null;
 }
+
+let joinPage: { status: () => JoinStatus } | null = null;
 
 const api: FedpeftWeb = {
   probeBackends: () => selectBackend({ probeAll: true }),
@@ -49,6 +56,10 @@ const api: FedpeftWeb = {
     tfjs: tf.version_core,
   }),
   numTensors: () => tf.memory().numTensors,
+  mountJoinPage: (doc) => {
+    joinPage ??= mountJoinPage(doc);
+  },
+  joinStatus: () => joinPage?.status() ?? null,
 };
 
 (globalThis as unknown as { fedpeft: FedpeftWeb }).fedpeft = api;

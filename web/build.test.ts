@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Metafile } from 'esbuild';
-import { buildBrowserBundle, ENTRY_FILE, importChain, nodeOnlyInputs, WEBGL_FILE } from './build.ts';
+import {
+  buildBrowserBundle,
+  ENTRY_FILE,
+  importChain,
+  nodeOnlyInputs,
+  PROBE_PAGE,
+  SAMPLE_TEXT_FILE,
+  WEBGL_FILE,
+} from './build.ts';
 import { FedpeftError } from '../shared/errors.ts';
 
 describe('web bundle build', () => {
@@ -22,6 +30,23 @@ describe('web bundle build', () => {
     const html = new TextDecoder().decode(bundle.files.get('index.html')!.body);
     expect(html).toContain(`"@tensorflow/tfjs-backend-webgl":"./${WEBGL_FILE}"`);
     expect(html).toContain(`src="./${ENTRY_FILE}"`);
+    // index.html is the join page; the device check moved to its own page; the sample text is real prose.
+    expect(html).toContain('window.fedpeft.mountJoinPage(document)');
+    for (const id of ['file', 'use-sample', 'token', 'join', 'backends', 'losses', 'upload', 'contribution'])
+      expect(html).toContain(`id="${id}"`);
+    expect(new TextDecoder().decode(bundle.files.get(PROBE_PAGE)!.body)).toContain('runTrainingProbe');
+    const sample = new TextDecoder().decode(bundle.files.get(SAMPLE_TEXT_FILE)!.body);
+    expect(sample.startsWith('Call me Ishmael.')).toBe(true);
+    expect(sample.length).toBeGreaterThan(10_000);
+    expect(bundle.files.get(SAMPLE_TEXT_FILE)!.contentType).toContain('text/plain');
+    // The browser client (runtime, trainer, IndexedDB store) is in the bundle, still without Node-only code.
+    expect(bundle.inputs).toEqual(
+      expect.arrayContaining([
+        'client/runtime.ts',
+        'client/trainer.ts',
+        'client/browser/indexeddb-state-store.ts',
+      ]),
+    );
   });
 
   it('fails clearly when Node-only code would enter the bundle', async () => {

@@ -1,7 +1,9 @@
 /**
  * Builds fedpeft's browser bundle with esbuild, in memory: ES modules (the entry `fedpeft-web.js`, the WebGL
- * backend module, shared chunks), tfjs's wasm binaries and an `index.html` that loads them. The tests serve it
- * from a loopback server; the coordinator will serve the same files at `/join` (see `web/asset-handler.ts`).
+ * backend module, shared chunks), tfjs's wasm binaries, the join page (`index.html`, web/join-page.ts), a
+ * device check page (`probe.html`, web/training-probe.ts) and a sample text (`sample-text.txt`, the opening
+ * chapters of Moby-Dick) for people who have no text file at hand. The coordinator serves it at `/join`
+ * (web/join-route.ts); tests serve it from a loopback server.
  * `node --import tsx web/build.ts <dir>` writes it to a folder.
  *
  * Node-only code must never reach a browser: the build fails with the import chain when a `*.node.ts` file or a
@@ -15,6 +17,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { FedpeftError } from '../shared/errors.ts';
+import { loadMobyDickCorpus } from '../shared/data/moby-dick-corpus.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -22,6 +25,12 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const ENTRY_FILE = 'fedpeft-web.js';
 /** The module the import map resolves `@tensorflow/tfjs-backend-webgl` to. */
 export const WEBGL_FILE = 'tfjs-backend-webgl.js';
+/** The device check page (backends + a short training run). */
+export const PROBE_PAGE = 'probe.html';
+/** The text the join page offers when a person has no file at hand. */
+export const SAMPLE_TEXT_FILE = 'sample-text.txt';
+/** Moby-Dick sections in the sample (~20 KB of prose, a few hundred paragraphs' worth of windows). */
+const SAMPLE_CHAPTERS = ['chapter-1', 'chapter-2'];
 const WASM_BINARIES = [
   'tfjs-backend-wasm.wasm',
   'tfjs-backend-wasm-simd.wasm',
@@ -72,6 +81,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.wasm': 'application/wasm',
   '.map': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
 export function contentTypeOf(path: string): string {
@@ -79,19 +89,63 @@ export function contentTypeOf(path: string): string {
   return CONTENT_TYPES[dot >= 0 ? path.slice(dot) : ''] ?? 'application/octet-stream';
 }
 
-/** The page: an import map for the optional modules backend.ts loads by name, then the bundle. */
-export function indexHtml(): string {
+/** Every page's head: an import map for the optional modules backend.ts loads by name, then the bundle. */
+function pageHead(title: string): string {
   const importMap = JSON.stringify({ imports: { '@tensorflow/tfjs-backend-webgl': `./${WEBGL_FILE}` } });
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>fedpeft</title>
+<title>${title}</title>
 <script type="importmap">${importMap}</script>
 <script type="module" src="./${ENTRY_FILE}"></script>
+<style>
+  body { font: 15px/1.45 system-ui, sans-serif; max-width: 60rem; margin: 1.5rem auto; padding: 0 1rem; }
+  pre { background: #f4f4f4; padding: .5rem; white-space: pre-wrap; font-size: 13px; }
+  fieldset { margin: .8rem 0; border: 1px solid #ccc; }
+  #error { color: #a00; }
+  progress { width: 20rem; }
+</style>
 </head>
-<body>
+<body>`;
+}
+
+/** The join page (served at `/join/`); web/join-page.ts gives it life. */
+export function indexHtml(): string {
+  return `${pageHead('fedpeft — join a federated run')}
+<h1>Join a federated fine-tuning run</h1>
+<p>Your text stays in this browser: only the adapter's shared update is sent. This tab is client
+<b id="client-name"></b>; its private state is kept in this browser, so a reload resumes.</p>
+<fieldset><legend>This device</legend>
+<p id="backend-note"></p>
+<pre id="backends"></pre>
+</fieldset>
+<fieldset><legend>Your data and the run</legend>
+<p><label>A text file: <input type="file" id="file" accept=".txt,.md,text/plain"></label>
+ or <button id="use-sample">use the sample text</button> &nbsp; <span id="data-status"></span></p>
+<p><label>Join token: <input id="token" size="40" autocomplete="off"></label>
+ <button id="join" disabled>Join</button> <button id="leave" disabled>Leave</button></p>
+</fieldset>
+<fieldset><legend>Progress</legend>
+<p id="state"></p>
+<p id="round"></p>
+<pre id="losses"></pre>
+<p>Upload: <progress id="upload" value="0" max="1"></progress> <span id="upload-text"></span></p>
+<p id="contribution"></p>
+<p id="error"></p>
+<details><summary>Log</summary><pre id="log"></pre></details>
+</fieldset>
+<p><a href="./${PROBE_PAGE}">Check this device</a> (backends and a short training run, no server needed)</p>
+<script type="module">window.fedpeft.mountJoinPage(document);</script>
+</body>
+</html>
+`;
+}
+
+/** The device check page: which backends exist, then a few PiCa steps on the best one. */
+export function probeHtml(): string {
+  return `${pageHead('fedpeft — check this device')}
 <h1>fedpeft</h1>
 <p id="status">Nothing runs until you ask: this checks which backends this browser offers, then trains a tiny
 model with a PiCa adapter for a few steps on the best one.</p>
@@ -234,10 +288,13 @@ export async function buildBrowserBundle(options: BuildBrowserBundleOptions = {}
     const path = relative(outRoot, out.path).split('\\').join('/');
     files.set(path, { body: out.contents, contentType: contentTypeOf(path) });
   }
-  files.set('index.html', {
-    body: new TextEncoder().encode(indexHtml()),
-    contentType: contentTypeOf('.html'),
+  const text = (body: string, name: string): BundleFile => ({
+    body: new TextEncoder().encode(body),
+    contentType: contentTypeOf(name),
   });
+  files.set('index.html', text(indexHtml(), 'index.html'));
+  files.set(PROBE_PAGE, text(probeHtml(), PROBE_PAGE));
+  files.set(SAMPLE_TEXT_FILE, text(sampleText(), SAMPLE_TEXT_FILE));
   const wasmDir = dirname(
     createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json'),
   );
@@ -245,6 +302,14 @@ export async function buildBrowserBundle(options: BuildBrowserBundleOptions = {}
     files.set(name, { body: await readFile(join(wasmDir, 'dist', name)), contentType: contentTypeOf(name) });
   }
   return { files, inputs, buildMs: performance.now() - t0 };
+}
+
+/** Public-domain prose for the join page's "use the sample text" (paragraphs separated by blank lines). */
+export function sampleText(): string {
+  return loadMobyDickCorpus()
+    .documents.filter((d) => SAMPLE_CHAPTERS.includes(d.id))
+    .map((d) => d.text)
+    .join('\n\n');
 }
 
 /** Write a built bundle to a folder (e.g. to serve it with any static file server). */

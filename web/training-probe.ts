@@ -8,7 +8,7 @@
  * Only `shared/` is imported, so the file bundles for the browser. Every tensor it creates is disposed; the
  * result reports the tensor count before and after so a leak shows up on every platform.
  *
- * Why the step reads the loss asynchronously (not `shared/train/train-step.ts`, which uses `dataSync`): on
+ * Why the step reads the loss asynchronously (`trainStepAsync`, not `trainStep`, which uses `dataSync`): on
  * tfjs-backend-webgpu a synchronous read goes through an OffscreenCanvas copy that in headless Chromium on
  * SwiftShader returns zeros and loses the GPU device, and in Node (Dawn) has no OffscreenCanvas at all; a
  * browser tab must not block its main thread on a GPU read anyway. The maths and the update are the product's
@@ -21,7 +21,7 @@ import { Rng } from '../shared/tensor/rng.ts';
 import { createModel, GPT_SIZES, type GptSizeName } from '../shared/model/zoo.ts';
 import { attachAdapter } from '../shared/adapters/index.ts';
 import { AdamW } from '../shared/train/adamw.ts';
-import type { AdaptableModel, Batch } from '../shared/model/types.ts';
+import { trainStepAsync } from '../shared/train/train-step.ts';
 import type { Gpt } from '../shared/model/gpt.ts';
 import { buildTokenStream, disposeBatch, sampleLmBatch } from '../shared/data/lm-batches.ts';
 import { FedpeftError } from '../shared/errors.ts';
@@ -174,31 +174,4 @@ async function setBackend(name: string): Promise<void> {
     throw new FedpeftError('BACKEND_UNAVAILABLE', `training probe: backend '${name}' failed to initialise`);
   }
   await tf.ready();
-}
-
-/**
- * `shared/train/train-step.ts`'s step with the loss read asynchronously: gradients of the loss w.r.t. exactly
- * `variables`, a skipped update when the loss is not finite, every intermediate disposed.
- */
-async function trainStepAsync(
-  model: AdaptableModel,
-  batch: Batch,
-  variables: tf.Variable[],
-  optimizer: AdamW,
-): Promise<number> {
-  const { value, grads } = tf.variableGrads(() => model.loss(batch), variables);
-  try {
-    const loss = (await value.data())[0] as number;
-    if (!Number.isFinite(loss)) return loss;
-    const pairs: [tf.Variable, tf.Tensor][] = [];
-    for (const v of variables) {
-      const g = grads[v.name];
-      if (g) pairs.push([v, g]);
-    }
-    optimizer.applyGradients(pairs);
-    return loss;
-  } finally {
-    value.dispose();
-    tf.dispose(Object.values(grads));
-  }
 }

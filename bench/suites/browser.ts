@@ -7,7 +7,7 @@
  */
 import type { Page } from 'playwright-core';
 import { useBackend } from '../../shared/tensor/backend.ts';
-import { buildBrowserBundle } from '../../web/build.ts';
+import { buildBrowserBundle, PROBE_PAGE } from '../../web/build.ts';
 import {
   runTrainingProbe,
   type TrainingProbeOptions,
@@ -66,7 +66,8 @@ export const browserSuite: BenchSuite = {
     const browser = await launchChromium({ webgpu: true });
     try {
       for (const backend of BACKENDS) {
-        const { page } = await openFedpeftPage(browser, server.url);
+        // The device check page: the join page (index.html) probes backends on load, which would race.
+        const { page } = await openFedpeftPage(browser, `${server.url}${PROBE_PAGE}`);
         try {
           const run = await trainIn(page, backend, options);
           if (typeof run === 'string') {

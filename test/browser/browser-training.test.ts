@@ -3,7 +3,7 @@ import type { Page } from 'playwright-core';
 import { tf } from '../../shared/tensor/tf.ts';
 import { useBackend } from '../../shared/tensor/backend.ts';
 import type { BackendReport } from '../../shared/tensor/backend.ts';
-import { buildBrowserBundle, nodeOnlyInputs, type BrowserBundle } from '../../web/build.ts';
+import { buildBrowserBundle, nodeOnlyInputs, PROBE_PAGE, type BrowserBundle } from '../../web/build.ts';
 import {
   runTrainingProbe,
   type TrainingProbeOptions,
@@ -72,7 +72,8 @@ describe.skipIf(skip !== null)(
     let nodeRun: TrainingProbeResult;
 
     async function inPage<T>(body: (page: Page) => Promise<T>): Promise<{ value: T; errors: string[] }> {
-      const { page, errors } = await openFedpeftPage(browser, server.url);
+      // The device check page: the join page (index.html) probes backends on load, which would race with this.
+      const { page, errors } = await openFedpeftPage(browser, `${server.url}${PROBE_PAGE}`);
       try {
         return { value: await body(page), errors };
       } finally {
