@@ -6,13 +6,20 @@
  *
  *   quality.sotu.<method>.ppl_before / ppl_after   perplexity per byte on the held-out speeches
  *   quality.sotu.<method>.trainable_params          parameters the optimizer updates
- *   quality.sotu.<method>.wall_s                    seconds of training steps (evaluation excluded)
+ *   quality.sotu.<method>.wall_s                    seconds of training steps (evaluation excluded; LoSA:
+ *                                                   its whole schedule, the 5 pruning stages included)
+ *   quality.sotu.losa.ppl_pruned_untrained          the dense base pruned in one shot to 50%, no training
+ *   quality.sotu.losa.sparsity                      final achieved sparsity (mean over decoder layers)
  *
  * Every method uses its preset's paper defaults (PiCa r=16 on q,k,v,up,down; LoRA/FFA-LoRA r=8 on q,v; cLA and
  * c³LA r=16 on q,v; LoSA r=8 on all six roles; full = every block kernel), plus `lora_pica_roles`: LoRA at
- * PiCa's rank on PiCa's roles, the comparison the PiCa paper makes. LoSA runs on a base pruned to 50%
- * by Wanda with per-layer ranks from the reconstruction errors, so its `ppl_before` is the pruned base's
- * (`quality.sotu.losa.sparsity` records the sparsity). Learning rates: one per family, documented below.
+ * PiCa's rank on PiCa's roles, the comparison the PiCa paper makes. LoSA runs the paper's schedule: T = 5
+ * prune-and-train stages on the cubic ramp to 50% sparsity (CKA layer sparsities, Wanda, ranks from the
+ * reconstruction errors re-derived every stage), the same total steps split evenly over the stages and the
+ * same batches; it trains at a constant rate per stage (fresh adapter and AdamW each stage) where the other
+ * methods warm up and decay. Its `ppl_before` is the dense base like every row's, so `ppl_after` compares
+ * directly; `ppl_pruned_untrained` shows what the pruning alone costs. Learning rates: one per family,
+ * documented below.
  */
 import { tf } from '../../shared/tensor/tf.ts';
 import { useBackend } from '../../shared/tensor/backend.ts';
@@ -22,7 +29,6 @@ import { loadCorpus } from '../../shared/data/corpora.ts';
 import { buildTokenStream } from '../../shared/data/lm-batches.ts';
 import { finetuneLanguageModel } from '../../shared/pretrain/finetune.ts';
 import { selectFinetuneTexts } from '../../shared/pretrain/finetune-data.ts';
-import { pruneBaseForLosa } from '../../shared/pretrain/losa-base.ts';
 import { ensurePretrainedBase } from '../../shared/model-cache/base-cache.node.ts';
 import type { BenchSuite } from '../harness/types.ts';
 
@@ -77,17 +83,8 @@ export const qualitySuite: BenchSuite = {
       const model = await loadCheckpoint(base.dir);
       try {
         if (!(model instanceof Gpt)) throw new Error(`${base.dir} does not hold a GPT`);
-        let methodConfig: Record<string, unknown> = config ?? {};
-        if (method === 'losa') {
-          const losa = pruneBaseForLosa(model, trainStream, {
-            sparsity: LOSA_SPARSITY,
-            roles: ['q', 'k', 'v', 'o', 'up', 'down'],
-            targetRank: 8,
-            maxRank: 16,
-          });
-          methodConfig = { r: 16, ranks: losa.ranks };
-          ctx.record('quality.sotu.losa.sparsity', losa.sparsity, 'fraction');
-        }
+        // LoSA's schedule defaults: T = 5, mean rank 8 (at most 16) on all six block roles.
+        const methodConfig = method === 'losa' ? { targetSparsity: LOSA_SPARSITY } : (config ?? {});
         const result = finetuneLanguageModel({
           model,
           method,
@@ -104,6 +101,24 @@ export const qualitySuite: BenchSuite = {
         ctx.record(`quality.sotu.${name}.ppl_after`, result.after.perplexity, 'ppl/byte');
         ctx.record(`quality.sotu.${name}.trainable_params`, result.trainableParams, 'params');
         ctx.record(`quality.sotu.${name}.wall_s`, result.trainSeconds, 's');
+        if (result.losa) {
+          const losa = result.losa;
+          ctx.record(
+            `quality.sotu.${name}.ppl_pruned_untrained`,
+            losa.prunedUntrained.perplexity,
+            'ppl/byte',
+          );
+          ctx.record(`quality.sotu.${name}.sparsity`, losa.sparsity, 'fraction');
+          for (const s of losa.stages)
+            ctx.log(
+              `${name} stage ${s.stage}: sparsity ${s.target.toFixed(3)} (achieved ${s.meanSparsity.toFixed(3)}), ` +
+                `ranks ${s.layers.map((l) => l.rank).join('/')}, held-out loss ${s.lossAfterPruning.toFixed(3)} ` +
+                `pruned -> ${s.lossAfterTraining.toFixed(3)} trained`,
+            );
+          ctx.log(
+            `${name}: pruned in one shot, untrained: ppl ${losa.prunedUntrained.perplexity.toFixed(3)}`,
+          );
+        }
         ctx.log(
           `${name}: ppl ${result.before.perplexity.toFixed(3)} -> ${result.after.perplexity.toFixed(3)}, ` +
             `${result.trainableParams} trainable, ${result.trainSeconds.toFixed(1)} s`,

@@ -4,6 +4,10 @@
  * run of the same method is compared with. The data are chosen as the federation sees them: SOTU partitioned
  * by president (or party), one client's documents (`--client`) or all clients' pooled (`--pooled`, default),
  * evaluated on the same clients' held-out speeches.
+ *
+ * `--method losa` runs LoSA's T = 5 prune-and-train schedule over the same `--steps` (split evenly over the
+ * stages; `--config` is the schedule's config, e.g. '{"targetSparsity": 0.5}'), and also reports the base
+ * pruned in one shot without training, the achieved sparsity and every stage.
  */
 import type { Command } from 'commander';
 import { selectBackend } from '../../shared/tensor/backend.ts';
@@ -13,6 +17,7 @@ import { listAdapterMethods } from '../../shared/adapters/registry.ts';
 import { loadCorpus } from '../../shared/data/corpora.ts';
 import { buildTokenStream } from '../../shared/data/lm-batches.ts';
 import { finetuneLanguageModel, DEFAULT_FINETUNE_LR } from '../../shared/pretrain/finetune.ts';
+import { losaScheduleForSteps, type LosaFinetuneReport } from '../../shared/pretrain/losa-finetune.ts';
 import { selectFinetuneTexts } from '../../shared/pretrain/finetune-data.ts';
 import { ensurePretrainedBase } from '../../shared/model-cache/base-cache.node.ts';
 import { UserError } from '../errors.ts';
@@ -63,6 +68,40 @@ function parseConfigFlag(value: string | undefined): unknown {
   }
 }
 
+/** LoSA's extra numbers for `--json`: the pruning cost and the stages, without per-step losses. */
+function losaSummary(losa: LosaFinetuneReport) {
+  return {
+    prunedUntrained: {
+      perplexity: losa.prunedUntrained.perplexity,
+      bitsPerByte: losa.prunedUntrained.bitsPerByte,
+    },
+    sparsity: losa.sparsity,
+    stepsPerStage: losa.stepsPerStage,
+    stages: losa.stages.map((s) => ({
+      stage: s.stage,
+      target: s.target,
+      sparsity: s.meanSparsity,
+      ranks: s.layers.map((l) => l.rank),
+      lossAfterPruning: s.lossAfterPruning,
+      lossAfterTraining: s.lossAfterTraining,
+    })),
+  };
+}
+
+function losaLines(losa: LosaFinetuneReport): string[] {
+  return [
+    `  pruned in one shot, untrained: perplexity ${losa.prunedUntrained.perplexity.toFixed(3)} per byte`,
+    `  final sparsity ${losa.sparsity.toFixed(3)} after ${losa.stages.length} prune-and-train stages of ${losa.stepsPerStage} steps ` +
+      '(losses on held-out windows):',
+    ...losa.stages.map(
+      (s) =>
+        `    stage ${s.stage}: target ${s.target.toFixed(3)}, achieved ${s.meanSparsity.toFixed(3)}, ` +
+        `ranks ${s.layers.map((l) => l.rank).join('/')}, loss ${s.lossAfterPruning.toFixed(3)} after pruning -> ` +
+        `${s.lossAfterTraining.toFixed(3)} after training`,
+    ),
+  ];
+}
+
 export const finetuneCommand: CliCommand = {
   name: 'finetune',
   register(program: Command) {
@@ -78,7 +117,10 @@ export const finetuneCommand: CliCommand = {
       .option('--lr <rate>', `peak learning rate (default ${DEFAULT_FINETUNE_LR})`)
       .option('--batch-size <n>', 'windows per step', '8')
       .option('--seed <s>', 'partition, adapter and batch seed', '0')
-      .option('--config <json>', "the method's config as JSON (default: the paper's defaults)")
+      .option(
+        '--config <json>',
+        "the method's config as JSON (default: the paper's defaults; for losa the schedule's config)",
+      )
       .option('--eval-windows <n>', 'held-out windows scored (evenly spaced; default all)')
       .option(
         '--base <dir>',
@@ -90,7 +132,8 @@ export const finetuneCommand: CliCommand = {
         'after',
         '\nExamples:\n  fedpeft finetune --method pica --dataset sotu --pooled --steps 300\n' +
           "  fedpeft finetune --method lora --client 'Abraham Lincoln' --steps 100 --json\n" +
-          '  fedpeft finetune --method cla --config \'{"r": 8}\' --base runs/base',
+          '  fedpeft finetune --method cla --config \'{"r": 8}\' --base runs/base\n' +
+          '  fedpeft finetune --method losa --steps 300 --config \'{"targetSparsity": 0.5}\'',
       )
       .action(async (flags: FinetuneFlags, cmd: Command) => {
         if (flags.client !== undefined && flags.pooled)
@@ -101,6 +144,8 @@ export const finetuneCommand: CliCommand = {
         const steps = numberFlag('steps', flags.steps, true) as number;
         const seed = numberFlag('seed', flags.seed, true) as number;
         const methodConfig = parseConfigFlag(flags.config);
+        // Before the base is loaded (or pretrained, minutes): the schedule must split --steps evenly.
+        if (flags.method === 'losa') losaScheduleForSteps(methodConfig, steps);
         const texts = selectFinetuneTexts(loadCorpus(flags.dataset), {
           partition: flags.partition,
           client: flags.client,
@@ -148,6 +193,7 @@ export const finetuneCommand: CliCommand = {
             trainSeconds: result.trainSeconds,
             wallSeconds,
             backend: backend.chosen,
+            ...(result.losa ? { losa: losaSummary(result.losa) } : {}),
           };
           if (flags.json) {
             process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -159,6 +205,7 @@ export const finetuneCommand: CliCommand = {
                 `  held-out perplexity:  ${result.before.perplexity.toFixed(3)} -> ${result.after.perplexity.toFixed(3)} per byte ` +
                   `(${result.before.bitsPerByte.toFixed(3)} -> ${result.after.bitsPerByte.toFixed(3)} bits/byte, ${result.after.tokens.toLocaleString()} bytes)`,
                 `  ${result.steps} steps in ${result.trainSeconds.toFixed(1)} s of training (${wallSeconds.toFixed(1)} s with evaluation)`,
+                ...(result.losa ? losaLines(result.losa) : []),
               ].join('\n') + '\n',
             );
           }

@@ -3,6 +3,9 @@
  * federated run of the same method is compared with. Scores the held-out stream before and after with the
  * same deterministic windows, so "before" and "after" (and different methods) are directly comparable.
  *
+ * LoSA is not attach-and-train: it runs the paper's T-step prune-and-train schedule on the same total steps
+ * (`losa-finetune.ts`), and its result carries the extra `losa` report.
+ *
  * Browser-safe: the caller supplies the model and token streams.
  */
 import { FedpeftError } from '../errors.ts';
@@ -13,6 +16,7 @@ import { summarizeAdapter } from '../adapters/summary.ts';
 import type { LanguageModelMetrics } from '../eval/language-model.ts';
 import { LmTrainer } from './lm-trainer.ts';
 import { evaluateOnStream } from './stream-evaluation.ts';
+import { finetuneLosa, type LosaFinetuneReport } from './losa-finetune.ts';
 
 /** Peak learning rate when none is given (AdamW, warm-up then cosine). */
 export const DEFAULT_FINETUNE_LR = 3e-3;
@@ -20,11 +24,15 @@ export const DEFAULT_FINETUNE_LR = 3e-3;
 export interface FinetuneOptions {
   /**
    * The base model. The adapter is detached at the end (unless kept), which leaves the base as it was —
-   * except for chained methods, whose completed links are folded into the base kernels by design.
+   * except for chained methods, whose completed links are folded into the base kernels by design. LoSA puts
+   * the dense kernels back; with `keepAdapter` it leaves the pruned, stage-merged base under its adapter.
    */
   model: Gpt;
   method: string;
-  /** The method's config (validated by its schema; `{}` = the paper's defaults). */
+  /**
+   * The method's config (validated by its schema; `{}` = the paper's defaults). For LoSA: the schedule's
+   * config (`LosaScheduleConfigSchema`: targetSparsity, T = `steps`, rank, maxRank, ...).
+   */
   methodConfig?: unknown;
   seed: number;
   trainStream: Int32Array;
@@ -34,7 +42,7 @@ export interface FinetuneOptions {
   batchSize?: number;
   /** Peak AdamW learning rate. Default `DEFAULT_FINETUNE_LR`. */
   learningRate?: number;
-  /** Default 10% of the steps. */
+  /** Default 10% of the steps. Not used by LoSA (a constant rate per stage). */
   warmupSteps?: number;
   /** AdamW weight decay. Default 0 (adapters start at zero; decaying them toward zero fights the update). */
   weightDecay?: number;
@@ -57,17 +65,25 @@ export interface FinetuneResult {
   trainableParams: number;
   sharedParams: number;
   steps: number;
-  /** Seconds spent in training steps (evaluation excluded). */
+  /**
+   * Seconds spent in training steps (evaluation excluded). LoSA: the whole schedule, its T pruning stages
+   * and small per-stage evaluations included.
+   */
   trainSeconds: number;
   /** Links completed by a chained method (0 otherwise). */
   links: number;
   adapter?: Adapter;
+  /** LoSA only: the pruned-untrained reference, the final sparsity and the per-stage reports. */
+  losa?: LosaFinetuneReport;
 }
 
 export function finetuneLanguageModel(options: FinetuneOptions): FinetuneResult {
   const { model, steps } = options;
   if (!Number.isInteger(steps) || steps < 1) {
     throw new FedpeftError('INVALID_CONFIG', `steps must be a positive integer, got ${steps}`);
+  }
+  if (options.method === 'losa') {
+    return finetuneLosa({ ...options, learningRate: options.learningRate ?? DEFAULT_FINETUNE_LR });
   }
   const contextLength = model.config.contextLength;
   const evaluate = () =>

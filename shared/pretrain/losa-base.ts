@@ -1,87 +1,77 @@
 /**
- * Preparing a base for LoSA in a centralized reference run: one-shot Wanda pruning of the adapted Linears to
- * a target sparsity, with calibration activations captured from the model's own forward pass, and per-layer
- * adapter ranks from each layer's reconstruction error (`allocateRanks`). The LoSA preset then derives its
- * masks (`K != 0`) from the pruned kernels.
+ * The bases a centralized LoSA run is measured against: the dense base (kept aside on the host, so the run can
+ * put it back) and the base pruned in ONE shot to the final sparsity with no training at all.
  *
- * This is the single-step form (prune once, then train); the paper's T-step cubic schedule interleaves
- * pruning and training and belongs to the federated LoSA pipeline.
- *
- * Activations are captured one layer at a time, after the layers before it were pruned (as Wanda does), by
- * temporarily hooking that Linear during a forward pass over the calibration batch.
+ * The one-shot base uses exactly the pruner the schedule ends with (`losaPruneStep` at the target sparsity:
+ * CKA layer-wise sparsity, Wanda), so "dense -> pruned untrained -> scheduled prune-and-train" separates what
+ * pruning costs from what LoSA's interleaved training wins back.
  */
-import { tf } from '../tensor/tf.ts';
-import type { Gpt } from '../model/gpt.ts';
-import type { Linear, Role } from '../model/linear.ts';
-import { disposeBatch, evalWindows, windowsToBatch } from '../data/lm-batches.ts';
-import { pruneModel } from '../pruning/prune-model.ts';
-import { allocateRanks } from '../pruning/rank-allocation.ts';
+import type { tf } from '../tensor/tf.ts';
+import { fromHost, toHost, type HostTensor } from '../tensor/host-tensor.ts';
+import type { Linear } from '../model/linear.ts';
+import type { AdaptableModel, Batch } from '../model/types.ts';
+import type { LanguageModelMetrics } from '../eval/language-model.ts';
+import { losaPruneStep, type LosaScheduleConfigInput } from '../pruning/losa-schedule.ts';
 
-export interface LosaBaseOptions {
-  /** Fraction of each adapted kernel's weights to remove. */
-  sparsity: number;
-  roles: readonly Role[];
-  /** Mean adapter rank per layer (the budget is layers x targetRank). */
-  targetRank: number;
-  maxRank: number;
-  /** Calibration windows from the stream (evenly spaced). Default 8. */
-  calibrationWindows?: number;
+/** Host copies of every Linear kernel; `restore()` writes them back (pruning and merging only touch kernels). */
+export interface KernelSnapshot {
+  restore(): void;
 }
 
-export interface LosaBase {
-  /** Per-layer adapter ranks by Linear name (the LoSA preset's `ranks`). */
-  ranks: Record<string, number>;
-  /** Achieved fraction of pruned weights over the pruned layers. */
-  sparsity: number;
-}
-
-export function pruneBaseForLosa(model: Gpt, calibration: Int32Array, options: LosaBaseOptions): LosaBase {
-  const T = model.config.contextLength;
-  const windows = evalWindows(calibration, T, options.calibrationWindows ?? 8);
-  const batch = windowsToBatch(calibration, windows.starts, T);
-  const targets = model.linears().filter((l) => options.roles.includes(l.role));
-  const capture = (linear: Linear): tf.Tensor2D => {
-    let captured: tf.Tensor2D | null = null;
-    const previous = linear.hook;
-    linear.hook = {
-      forward: (x, base) => {
-        captured = tf.keep(tf.clone(x));
-        return base.baseForward(x);
-      },
-    };
-    try {
-      // Only the captured input is wanted: the loss is disposed with everything else the pass made.
-      tf.tidy(() => {
-        model.loss(batch);
-      });
-    } finally {
-      linear.hook = previous;
-    }
-    if (!captured) throw new Error(`calibration forward pass never reached ${linear.name}`);
-    return captured;
+export function snapshotKernels(model: Pick<AdaptableModel, 'linears'>): KernelSnapshot {
+  const saved: [Linear, HostTensor][] = model.linears().map((l) => [l, toHost(l.kernel)]);
+  return {
+    restore() {
+      for (const [linear, host] of saved) {
+        const values = fromHost(host) as tf.Tensor2D;
+        try {
+          linear.assignKernel(values);
+        } finally {
+          values.dispose();
+        }
+      }
+    },
   };
+}
+
+export interface OneShotPrunedOptions {
+  /** The final mean sparsity (the schedule's target S). */
+  sparsity: number;
+  /** Calibration batches for Wanda and CKA (the same the schedule uses); not disposed. */
+  calibration: readonly Batch[];
+  seed: number;
+  /** The schedule's hyper-parameters (roles, delta, beta, pattern, ranks); `steps` is irrelevant here. */
+  config?: LosaScheduleConfigInput;
+  /** Scores the model as it then computes (e.g. held-out perplexity). */
+  evaluate: () => LanguageModelMetrics;
+}
+
+export interface OneShotPruned {
+  metrics: LanguageModelMetrics;
+  /** Mean over decoder layers of the achieved zero fraction. */
+  sparsity: number;
+}
+
+/**
+ * Prunes the (dense, adapter-free) model once to `sparsity`, scores it with the fresh LoSA adapter still at
+ * zero (so: the pruned base alone), then detaches the adapter and restores the dense kernels. The model is
+ * left exactly as it was, also when pruning or scoring throws.
+ */
+export function evaluateOneShotPruned(model: AdaptableModel, options: OneShotPrunedOptions): OneShotPruned {
+  const dense = snapshotKernels(model);
   try {
-    const result = pruneModel(model, {
-      activations: capture,
-      sparsity: Object.fromEntries(targets.map((l) => [l.name, options.sparsity])),
+    const { adapter, report } = losaPruneStep(model, null, {
+      sparsity: options.sparsity,
+      calibration: options.calibration,
+      seed: options.seed,
+      config: options.config ?? {},
     });
-    for (const mask of result.masks.values()) mask.dispose();
-    const names = targets.map((l) => l.name);
-    const ranks = allocateRanks(
-      names.map((n) => result.reconstructionError.get(n) ?? 0),
-      { targetRank: options.targetRank, maxRank: options.maxRank },
-    );
-    let removed = 0;
-    let total = 0;
-    for (const l of targets) {
-      removed += (result.sparsity.get(l.name) ?? 0) * l.inDim * l.outDim;
-      total += l.inDim * l.outDim;
+    try {
+      return { metrics: options.evaluate(), sparsity: report.meanSparsity };
+    } finally {
+      adapter.detach();
     }
-    return {
-      ranks: Object.fromEntries(names.map((n, i) => [n, ranks[i] as number])),
-      sparsity: removed / total,
-    };
   } finally {
-    disposeBatch(batch);
+    dense.restore();
   }
 }
