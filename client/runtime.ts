@@ -50,6 +50,15 @@ import {
   type StateStore,
 } from './state-store.ts';
 import type { ClientRunConfig, ClientTrainer, LocalUpdate } from './trainer.ts';
+import { SecAggClientDriver } from './privacy/secagg-client-driver.ts';
+import {
+  effectiveNoise,
+  noiseRequestFromHyperparams,
+  privatizeUpdate,
+  type LocalDpOption,
+  type PrivatizedUpdate,
+} from './privacy/update-privacy.ts';
+import { cryptoGaussianSource, type GaussianSource } from '../shared/privacy/gaussian-source.ts';
 
 export type ClientLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -80,6 +89,15 @@ export interface ClientRuntimeOptions {
   onRoundCommitted?: (roundId: number, committed: CommittedUpdate) => void;
   /** Seeds reconnect jitter (default: derived from the client name). */
   seed?: number;
+  /**
+   * Largest adapter rank this device trains (`Capabilities.max_rank`; 0/undefined = no limit). For methods
+   * with heterogeneous ranks the coordinator answers with a `client_rank` <= it.
+   */
+  maxRank?: number;
+  /** This client's own local DP (clip + noise every update it sends), on top of what the coordinator asks. */
+  localDp?: LocalDpOption;
+  /** Noise for client-side DP (default: the platform CSPRNG; seeded sources are for simulations only). */
+  noiseSource?: GaussianSource;
 }
 
 export interface CommittedUpdate {
@@ -88,6 +106,23 @@ export interface CommittedUpdate {
   weight: number;
   /** The trainer's result (null when the update was restored from the store after a restart). */
   update: LocalUpdate | null;
+  /** HetLoRA's per-tensor norms sent in the commit (absent for other rules). */
+  norms?: ReadonlyMap<string, number>;
+  /**
+   * Secure aggregation: the (clipped/noised) delta that was masked; `shared` is then start + delta, which
+   * never left the device in the clear.
+   */
+  secureDelta?: HostTensorMap;
+}
+
+/** One round's secure aggregation on this client (client/privacy/secagg-client-driver.ts). */
+interface SecAggRound {
+  roundId: number;
+  driver: SecAggClientDriver;
+  /** Resolves when the forwarded shares arrived (the masked input can then be built); rejects on abort. */
+  ready: Promise<void>;
+  resolveReady: () => void;
+  rejectReady: (err: Error) => void;
 }
 
 export interface ClientRunOutcome {
@@ -192,6 +227,10 @@ export class ClientRuntime {
   private stopped = false;
   private runComplete = false;
   private readonly committed: number[] = [];
+  private secagg: SecAggRound | undefined;
+  /** Global transfer already folded into the base at a link change (chained methods); trained from the reset. */
+  private foldedTransfer: string | undefined;
+  private noise: GaussianSource | undefined;
 
   constructor(options: ClientRuntimeOptions) {
     this.options = options;
@@ -336,6 +375,7 @@ export class ClientRuntime {
       supportedMethods: listAdapterMethods().map((m) => m.name),
       supportedDtypes: [DType.FLOAT32, DType.FLOAT16],
       numExamples: this.trainer?.numExamples ?? 0,
+      maxRank: this.options.maxRank ?? 0,
     };
   }
 
@@ -346,7 +386,7 @@ export class ClientRuntime {
           {
             method: this.trainer.run.method,
             value: (() => {
-              const sig = this.trainer.adapter.signature();
+              const sig = this.trainer.signature();
               const { spec, bytes } = encodeHostTensor('signature', { shape: [sig.length], data: sig });
               return { spec, data: bytes };
             })(),
@@ -515,7 +555,18 @@ export class ClientRuntime {
       case 'metrics':
         this.logger.log('info', 'round-summary', { ...message.body });
         return;
+      case 'secaggKeysBroadcast':
+      case 'secaggSharesDelivery':
+      case 'secaggUnmaskRequest':
+        void this.onSecAggMessage(message, peer);
+        return;
       case 'error':
+        if (
+          fromWireError(message.body).code === 'SECAGG_ABORTED' &&
+          this.secagg?.roundId === message.body.roundId
+        ) {
+          this.secagg.rejectReady(fromWireError(message.body));
+        }
         // Errors answering our requests and transfers are routed to them by Peer; this one stands alone.
         this.logger.log('warn', 'coordinator-error', {
           code: fromWireError(message.body).code,
@@ -537,6 +588,194 @@ export class ClientRuntime {
     });
     // Fetch it now: it is the starting point of the next round and the run's model when the run ends.
     this.requestDownload(body.state, peer);
+    this.scheduleFold(body.state.transferId, body.linkIndex);
+  }
+
+  /**
+   * Chained methods: a global announced with a later link is the previous link's final aggregate. Every
+   * client folds it into its base (`enterLink`) when it arrives, sampled next round or not, so all bases stay
+   * equal. Runs on the round chain, so it never interleaves with training.
+   */
+  private scheduleFold(transferId: string, link: number): void {
+    const t = this.trainer;
+    const current = t?.adapter.currentLink;
+    if (!t || current === undefined || link <= current) return;
+    const previous = this.roundTask?.promise ?? Promise.resolve();
+    const promise: Promise<void> = previous
+      .then(async () => {
+        const trainer = this.trainer;
+        const now = trainer?.adapter.currentLink;
+        if (!trainer || now === undefined || link <= now) return;
+        const global = await this.waitForGlobal(transferId, Date.now() + 60_000);
+        trainer.enterLink(global, link);
+        this.foldedTransfer = transferId;
+        this.logger.log('info', 'link-folded', { transfer: transferId, link });
+      })
+      .catch((err: unknown) => {
+        if (errorCode(err) !== 'CLIENT_STOPPED')
+          this.logger.log('warn', 'link-fold-deferred', { link, message: (err as Error).message });
+      })
+      .finally(() => {
+        if (this.roundTask?.promise === promise) this.roundTask = undefined;
+      });
+    this.roundTask = { roundId: 0, promise };
+  }
+
+  // ---- secure aggregation ---------------------------------------------------------------------------------
+
+  /** A securely aggregated round: build the driver and advertise keys at once (training runs meanwhile). */
+  private startSecAgg(ins: MessageBody<'roundInstruction'>, peer: Peer): void {
+    if (!ins.secureAggregation || this.secagg?.roundId === ins.roundId) return;
+    try {
+      const driver = new SecAggClientDriver({
+        roundId: ins.roundId,
+        wireConfig: ins.secureAggregation,
+        layout: ins.globalState.tensors.map((t) => ({ name: t.name, shape: [...t.shape] })),
+      });
+      let resolveReady!: () => void;
+      let rejectReady!: (err: Error) => void;
+      const ready = new Promise<void>((resolve, reject) => {
+        resolveReady = resolve;
+        rejectReady = reject;
+      });
+      ready.catch(() => undefined); // observed by the round task; an abort before it waits is not unhandled
+      this.secagg = { roundId: ins.roundId, driver, ready, resolveReady, rejectReady };
+      peer.send({ kind: 'secaggAdvertiseKeys', body: driver.start() });
+      this.logger.log('info', 'secagg-started', {
+        round: ins.roundId,
+        participant: driver.participantIndex,
+        threshold: driver.config.threshold,
+      });
+    } catch (err) {
+      this.logger.log('error', 'secagg-refused', { round: ins.roundId, message: (err as Error).message });
+    }
+  }
+
+  private async onSecAggMessage(
+    message: Extract<
+      Frame['message'],
+      { kind: 'secaggKeysBroadcast' | 'secaggSharesDelivery' | 'secaggUnmaskRequest' }
+    >,
+    peer: Peer,
+  ): Promise<void> {
+    const sa = this.secagg;
+    if (!sa || sa.roundId !== message.body.roundId) {
+      this.logger.log('warn', 'secagg-unexpected', { kind: message.kind, round: message.body.roundId });
+      return;
+    }
+    try {
+      switch (message.kind) {
+        case 'secaggKeysBroadcast':
+          peer.send({ kind: 'secaggShareKeys', body: await sa.driver.onKeysBroadcast(message.body) });
+          return;
+        case 'secaggSharesDelivery':
+          sa.driver.onSharesDelivery(message.body);
+          sa.resolveReady();
+          return;
+        case 'secaggUnmaskRequest':
+          peer.send({ kind: 'secaggUnmaskResponse', body: sa.driver.onUnmaskRequest(message.body) });
+          this.logger.log('info', 'secagg-unmasked', { round: sa.roundId });
+          return;
+      }
+    } catch (err) {
+      this.logger.log('error', 'secagg-failed', {
+        round: sa.roundId,
+        kind: message.kind,
+        code: errorCode(err),
+        message: (err as Error).message,
+      });
+      sa.rejectReady(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * Sends the masked input (a chunked transfer, then `secagg_masked_input`, answered by `update_receipt`).
+   * Each client counts with weight 1: weights must fit the fixed-point range and would reveal dataset sizes.
+   */
+  private async secureUpload(
+    ins: MessageBody<'roundInstruction'>,
+    update: LocalUpdate,
+    priv: PrivatizedUpdate,
+  ): Promise<void> {
+    const sa = this.secagg;
+    if (!sa || sa.roundId !== ins.roundId) {
+      throw new FedpeftError('SECAGG_ABORTED', `round ${ins.roundId}: secure aggregation was not set up`);
+    }
+    const deadlineAt = Date.now() + Math.max(1, ins.deadlineMs);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      sa.ready,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new FedpeftError('DEADLINE_EXCEEDED', 'the secure-aggregation shares did not arrive in time'),
+            ),
+          Math.max(0, deadlineAt - Date.now()),
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    this.meta.transferCounter++;
+    const transferId = `secagg-r${ins.roundId}-${this.meta.transferCounter}`;
+    const weight = 1;
+    const { message, tensors } = sa.driver.maskedInput(priv.delta, weight, transferId);
+    if (sa.driver.clippedValueCount > 0) {
+      this.logger.log('warn', 'secagg-values-clipped', {
+        round: ins.roundId,
+        count: sa.driver.clippedValueCount,
+      });
+    }
+    const transfer = OutgoingTransfer.fromTensors(transferId, tensors, {
+      chunkBytes: this.limits?.chunkBytes || DEFAULT_CHUNK_BYTES,
+    });
+    for (let attempt = 1; ; attempt++) {
+      const peer = await this.joinedPeer();
+      this.setPhase(ClientPhase.UPLOADING);
+      try {
+        await peer.sendTransfer(transfer, {
+          announce: true,
+          window: this.limits?.maxInFlightChunks || 8,
+          onProgress: (done, total) => (this.progress = total === 0 ? 1 : done / total),
+        });
+        const reply = await peer.request({ kind: 'secaggMaskedInput', body: message });
+        if (reply.message.kind !== 'updateReceipt') {
+          throw new FedpeftError(
+            'UNEXPECTED_MESSAGE',
+            `the coordinator answered secagg_masked_input with ${reply.message.kind}`,
+          );
+        }
+        const m = update.metrics;
+        peer.send({
+          kind: 'metrics',
+          body: {
+            roundId: ins.roundId,
+            trainLoss: m.trainLoss,
+            globalValLoss: m.globalValLoss,
+            globalValPpl: m.globalValPpl,
+            personalValLoss: m.personalValLoss,
+            personalValPpl: m.personalValPpl,
+            steps: m.steps,
+            computeMs: Math.round(m.computeMs),
+          },
+        });
+        break;
+      } catch (err) {
+        if (errorCode(err) === 'CONNECTION_CLOSED' && attempt < 5) continue;
+        throw err;
+      }
+    }
+    this.meta.lastCommittedRound = Math.max(this.meta.lastCommittedRound, ins.roundId);
+    this.committed.push(ins.roundId);
+    this.setPhase(ClientPhase.IDLE);
+    await this.persist(() => this.store.writeMeta(this.meta));
+    this.logger.log('info', 'masked-input-committed', { round: ins.roundId, transfer: transferId });
+    this.options.onRoundCommitted?.(ins.roundId, {
+      transferId,
+      shared: priv.tensors,
+      weight,
+      update,
+      secureDelta: priv.delta,
+    });
   }
 
   /** Opens a download quietly (no ack sent) unless the state is already held. */
@@ -639,6 +878,10 @@ export class ClientRuntime {
       return;
     }
     if (this.roundTask?.roundId === ins.roundId || this.pending?.meta.roundId === ins.roundId) return; // re-sent after a reconnect
+    if (ins.secureAggregation) {
+      if (this.secagg?.roundId === ins.roundId) return; // re-sent after a reconnect: already under way
+      this.startSecAgg(ins, peer);
+    }
     const previous = this.roundTask?.promise ?? Promise.resolve();
     const roundId = ins.roundId;
     const promise = previous
@@ -659,7 +902,21 @@ export class ClientRuntime {
     }
     if (
       isFedpeftError(err) &&
-      ['INVALID_INSTRUCTION', 'SHAPE_MISMATCH', 'MALFORMED_MESSAGE'].includes(code)
+      (code.startsWith('SECAGG_') ||
+        [
+          'INVALID_INSTRUCTION',
+          'INVALID_DP_CONFIG',
+          'SHAPE_MISMATCH',
+          'MALFORMED_MESSAGE',
+          // a securely aggregated round's masked input refused or lost: that round is over for this client
+          'STALE_ROUND',
+          'NOT_SELECTED',
+          'UNEXPECTED_MESSAGE',
+          'REQUEST_TIMEOUT',
+          'CONNECTION_CLOSED',
+          'TRANSFER_UNKNOWN',
+          'TRANSFER_CHECKSUM',
+        ].includes(code))
     ) {
       this.logger.log('error', 'round-failed', { round: roundId, code, message: err.message });
       return;
@@ -675,9 +932,9 @@ export class ClientRuntime {
     const global = await this.waitForGlobal(ins.globalState.transferId, deadlineAt);
     if (ins.task === TaskKind.EVALUATE) {
       this.setPhase(ClientPhase.EVALUATING);
-      const g = trainer.evaluateWith(global);
+      const g = await trainer.evaluateWithAsync(global);
       const personal = ins.evaluatePersonal ? trainer.personal() : null;
-      const p = personal ? trainer.evaluateWith(personal) : null;
+      const p = personal ? await trainer.evaluateWithAsync(personal) : null;
       const peer = await this.joinedPeer();
       peer.send({
         kind: 'metrics',
@@ -706,7 +963,8 @@ export class ClientRuntime {
         evaluateGlobal: true,
         evaluatePersonal: ins.evaluatePersonal,
       },
-      global,
+      // Already folded into the base at the link change: train from the link's reset, not from it again.
+      this.foldedTransfer === ins.globalState.transferId ? null : global,
       (fraction) => (this.progress = fraction),
     );
     this.logger.log('info', 'round-trained', {
@@ -717,6 +975,29 @@ export class ClientRuntime {
       personalValLoss: update.metrics.personalValLoss,
       computeMs: update.metrics.computeMs,
     });
+    // Client-side DP (distributed / local placement, or this client's own option) on the delta from the start.
+    const noise = effectiveNoise(noiseRequestFromHyperparams(hyper), this.options.localDp);
+    const priv =
+      noise || ins.secureAggregation
+        ? privatizeUpdate(
+            update.shared,
+            update.start,
+            noise,
+            (this.noise ??= this.options.noiseSource ?? cryptoGaussianSource()),
+          )
+        : null;
+    if (priv?.clipped) this.logger.log('info', 'update-clipped', { round: ins.roundId, norm: priv.norm });
+    if (ins.secureAggregation) {
+      const state = await trainer.exportPrivateStateAsync();
+      await this.persist(async () => {
+        await this.store.writeTensors('private', state.private);
+        await this.store.writeTensors('optimizer', state.optimizer);
+        if (state.personal) await this.store.writeTensors('personal', state.personal, String(ins.roundId));
+      });
+      await this.secureUpload(ins, update, priv!);
+      return;
+    }
+    const shared = priv ? priv.tensors : update.shared;
     this.meta.transferCounter++;
     const meta: PendingUpload = {
       roundId: ins.roundId,
@@ -727,12 +1008,13 @@ export class ClientRuntime {
       weight: update.numExamples,
       metrics: update.metrics,
       trainedExtents: [...update.trainedExtents].map(([tensor, extent]) => ({ tensor, extent })),
+      norms: [...update.norms].map(([tensor, norm]) => ({ tensor, norm })),
     };
-    this.pending = { meta, tensors: update.shared, update };
-    const state = trainer.exportPrivateState();
+    this.pending = { meta, tensors: shared, update };
+    const state = await trainer.exportPrivateStateAsync();
     // The upload's bytes are on disk before its first chunk leaves, so a restart resends the same bytes.
     await this.persist(async () => {
-      await this.store.writeTensors('upload', update.shared, meta.transferId);
+      await this.store.writeTensors('upload', shared, meta.transferId);
       await this.store.writeTensors('private', state.private);
       await this.store.writeTensors('optimizer', state.optimizer);
       if (state.personal) await this.store.writeTensors('personal', state.personal, String(ins.roundId));
@@ -796,6 +1078,7 @@ export class ClientRuntime {
               bytesReceived: peer.bytesReceived,
             },
             trainedExtents: p.meta.trainedExtents,
+            aggregationNorms: p.meta.norms ?? [],
           },
         });
         if (reply.message.kind !== 'updateReceipt') {
@@ -819,6 +1102,15 @@ export class ClientRuntime {
       float16: p.meta.float16,
     });
     const resumeFrom = this.resumeUploads.get(p.meta.transferId);
+    if (resumeFrom?.complete) {
+      // The coordinator holds the whole upload (we stopped before committing it): only the commit is missing.
+      this.resumeUploads.delete(p.meta.transferId);
+      this.logger.log('info', 'upload-already-complete', {
+        round: p.meta.roundId,
+        transfer: p.meta.transferId,
+      });
+      return;
+    }
     const toSend = resumeFrom ? transfer.pendingAfter(resumeFrom).length : transfer.chunkCount;
     this.logger.log('info', 'upload-started', {
       round: p.meta.roundId,
@@ -921,6 +1213,9 @@ export class ClientRuntime {
       shared: p.tensors,
       weight: p.meta.weight,
       update: p.update,
+      ...(p.meta.norms && p.meta.norms.length > 0
+        ? { norms: new Map(p.meta.norms.map((n) => [n.tensor, n.norm])) }
+        : {}),
     });
   }
 

@@ -51,6 +51,8 @@ export interface PendingUpload {
     personalValPpl: number | null;
   };
   trainedExtents: Array<{ tensor: string; extent: number[] }>;
+  /** HetLoRA's per-tensor norms (`UpdateCommit.aggregation_norms`); absent in stores written before them. */
+  norms?: Array<{ tensor: string; norm: number }>;
 }
 
 /** The run as the last Welcome described it: lets a restarted client derive its signatures before joining. */

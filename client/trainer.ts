@@ -21,16 +21,28 @@ import { Rng } from '../shared/tensor/rng.ts';
 import { FedpeftError } from '../shared/errors.ts';
 import { attachAdapter } from '../shared/adapters/registry.ts';
 import type { Adapter, AggregationRule } from '../shared/adapters/types.ts';
-import { assignParameters, loadCheckpoint, type CheckpointableModel } from '../shared/model/checkpoint.ts';
+import { assignParameters, type CheckpointableModel } from '../shared/model/parameters.ts';
+import type * as CheckpointModuleNs from '../shared/model/checkpoint.ts';
 import { createModel, GPT_SIZES, MLP_SIZES } from '../shared/model/zoo.ts';
 import type { Batch } from '../shared/model/types.ts';
 import { AdamW, type AdamWConfigInput } from '../shared/train/adamw.ts';
 import { ProximalTerm } from '../shared/train/fedprox.ts';
-import { trainStep } from '../shared/train/train-step.ts';
-import { evaluateLanguageModel, type LanguageModelMetrics } from '../shared/eval/language-model.ts';
+import { trainStepAsync } from '../shared/train/train-step.ts';
+import {
+  evaluateLanguageModel,
+  evaluateLanguageModelAsync,
+  type LanguageModelMetrics,
+} from '../shared/eval/language-model.ts';
 import { disposeBatch } from '../shared/data/lm-batches.ts';
-import { fromHost, sameShape, toHost, type HostTensorMap } from '../shared/tensor/host-tensor.ts';
+import {
+  fromHost,
+  sameShape,
+  toHost,
+  toHostAsync,
+  type HostTensorMap,
+} from '../shared/tensor/host-tensor.ts';
 import type { LocalLmData } from './local-lm-data.ts';
+import { prefixAlong } from '../shared/aggregation/host-math.ts';
 
 /** What a client must know about the run (from `Welcome.run`). */
 export interface ClientRunConfig {
@@ -59,6 +71,39 @@ export interface ClientTrainerOptions {
   optimizer?: Omit<AdamWConfigInput, 'learningRate'>;
   /** Nested-rank client rank at start (0/undefined = the method's rank); instructions may change it. */
   clientRank?: number;
+  /**
+   * Runs the base model's creation and every adapter attach. A browser training on WebGPU passes one that
+   * switches to wasm for the call: PiCa's SVD and the derived-state signature read tensors synchronously,
+   * which WebGPU cannot do reliably. Default: run in place.
+   */
+  deriveWith?: DeriveWith;
+  /** Called after every local training step (a page showing the loss per step). */
+  onStep?: (step: TrainingStepReport) => void;
+}
+
+/** Runs `compute` (synchronous tensor work) where derived state can be computed; see `deriveWith`. */
+export type DeriveWith = <T>(compute: () => T) => Promise<T>;
+
+export interface TrainingStepReport {
+  roundId: number;
+  /** 1-based step of the round's `localSteps`. */
+  step: number;
+  steps: number;
+  /** The batch's loss before the step's update (nats per token; NaN when the step was skipped). */
+  loss: number;
+}
+
+const inPlace: DeriveWith = (compute) => Promise.resolve(compute());
+
+/**
+ * The checkpoint loader reads files (node:fs), so it is imported only when a checkpoint directory is given,
+ * through a specifier a browser bundler does not follow: the trainer itself bundles for browsers.
+ */
+const CHECKPOINT_MODULE = '../shared/model/checkpoint.ts';
+type CheckpointModule = typeof CheckpointModuleNs;
+async function loadBaseCheckpoint(dir: string): Promise<CheckpointableModel> {
+  const mod = (await import(/* @vite-ignore */ CHECKPOINT_MODULE)) as CheckpointModule;
+  return mod.loadCheckpoint(dir);
 }
 
 /** One round's local work, as the instruction sets it. */
@@ -99,6 +144,13 @@ export interface LocalUpdate {
   numExamples: number;
   /** Wire form of trained extents: per tensor, `extent[i] <= shape[i]` (full shape for tensors trained whole). */
   trainedExtents: Map<string, number[]>;
+  /** Norms the method's rules weight by (HetLoRA: ‖B_k A_k‖_F per shared tensor); empty for other rules. */
+  norms: Map<string, number>;
+  /**
+   * The shared values training started from: the received global, or, in the first round of a new link of a
+   * chained method, the link's reset state. Deltas (DP, secure aggregation) are taken from these.
+   */
+  start: HostTensorMap;
   metrics: ClientRoundMetrics;
 }
 
@@ -179,6 +231,9 @@ export class ClientTrainer {
   private personalCopy: HostTensorMap | null = null;
   private readonly label: string;
   private readonly personalSteps: number;
+  private readonly deriveWith: DeriveWith;
+  private readonly onStep: ((step: TrainingStepReport) => void) | undefined;
+  private signatureCache: { adapter: Adapter; link: number | undefined; value: Float32Array } | null = null;
   private disposed = false;
 
   private constructor(model: CheckpointableModel, options: ClientTrainerOptions) {
@@ -194,33 +249,32 @@ export class ClientTrainer {
       );
     }
     this.optimizerConfig = options.optimizer ?? {};
+    this.deriveWith = options.deriveWith ?? inPlace;
+    this.onStep = options.onStep;
     this.rank = options.clientRank || undefined;
     this.adapterInstance = this.attach(this.rank);
+    this.signature(); // while still where derived state is computed (see `deriveWith`)
     this.optimizer = this.newOptimizer();
   }
 
   /** Builds the base (checkpoint, in-memory weights, or a fresh seeded model) and attaches the adapter. */
   static async create(options: ClientTrainerOptions): Promise<ClientTrainer> {
+    const derive = options.deriveWith ?? inPlace;
+    const model =
+      options.baseCheckpoint !== undefined
+        ? await loadBaseCheckpoint(options.baseCheckpoint)
+        : await derive(() => ClientTrainer.freshBase(options));
+    return derive(() => ClientTrainer.around(model, options));
+  }
+
+  private static around(model: CheckpointableModel, options: ClientTrainerOptions): ClientTrainer {
     const { run } = options;
-    let model: CheckpointableModel;
     if (options.baseCheckpoint !== undefined) {
-      model = await loadCheckpoint(options.baseCheckpoint);
       try {
         checkBaseMatchesRun(model, run, `base checkpoint ${options.baseCheckpoint}`);
       } catch (err) {
         model.dispose();
         throw err;
-      }
-    } else {
-      expectedModelConfig(run); // unknown model names fail with the list of valid ones
-      model = createModel(run.model, { seed: run.seed, ...(run.modelConfig ?? {}) });
-      if (options.baseWeights) {
-        try {
-          assignParameters(model, options.baseWeights, 'the base weights');
-        } catch (err) {
-          model.dispose();
-          throw err;
-        }
       }
     }
     try {
@@ -229,6 +283,35 @@ export class ClientTrainer {
       model.dispose();
       throw err;
     }
+  }
+
+  private static freshBase(options: ClientTrainerOptions): CheckpointableModel {
+    const { run } = options;
+    expectedModelConfig(run); // unknown model names fail with the list of valid ones
+    const model = createModel(run.model, { seed: run.seed, ...(run.modelConfig ?? {}) });
+    if (options.baseWeights) {
+      try {
+        assignParameters(model, options.baseWeights, 'the base weights');
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+    }
+    return model;
+  }
+
+  /**
+   * The adapter's derived-state signature (what a Join carries), computed once per attach and link: the
+   * computation reads the derived tensors synchronously, so it is done where they were derived.
+   */
+  signature(): Float32Array {
+    const adapter = this.adapter;
+    const link = adapter.currentLink;
+    const cached = this.signatureCache;
+    if (cached && cached.adapter === adapter && cached.link === link) return cached.value;
+    const value = adapter.derived().size > 0 ? adapter.signature() : new Float32Array(0);
+    this.signatureCache = { adapter, link, value };
+    return value;
   }
 
   get adapter(): Adapter {
@@ -260,8 +343,22 @@ export class ClientTrainer {
   }
 
   /** Replace the shared tensors (a global aggregate arriving). Names and shapes must match exactly. */
-  setShared(values: HostTensorMap): void {
+  setShared(incoming: HostTensorMap): void {
     const expected = this.sharedShapes();
+    // A client of rank r_k with per-client factors (HetLoRA) takes the first r_k entries of the r_max global.
+    const values = new Map(incoming);
+    for (const [name, shape] of expected) {
+      const v = values.get(name);
+      const rule = v ? this.adapter.aggregation(name) : undefined;
+      if (
+        v &&
+        rule &&
+        'axis' in rule &&
+        v.shape.length === shape.length &&
+        v.shape[rule.axis]! > shape[rule.axis]!
+      )
+        values.set(name, prefixAlong(v, rule.axis, shape[rule.axis]!));
+    }
     const problems: string[] = [];
     for (const [name, shape] of expected) {
       const v = values.get(name);
@@ -287,6 +384,29 @@ export class ClientTrainer {
   /** Validation metrics of the adapter as it is now. */
   evaluate(): LanguageModelMetrics {
     return evaluateLanguageModel(this.model, disposing(this.data.validationBatches()));
+  }
+
+  /** `evaluate` with asynchronous reads (what rounds use: browser GPU backends cannot read synchronously). */
+  evaluateAsync(): Promise<LanguageModelMetrics> {
+    return evaluateLanguageModelAsync(this.model, disposing(this.data.validationBatches()));
+  }
+
+  /** `evaluateWith` with asynchronous reads. */
+  async evaluateWithAsync(shared: HostTensorMap): Promise<LanguageModelMetrics> {
+    const saved = await this.sharedValuesAsync();
+    this.setShared(shared);
+    try {
+      return await this.evaluateAsync();
+    } finally {
+      this.setShared(saved);
+    }
+  }
+
+  /** `sharedValues` with asynchronous reads. */
+  async sharedValuesAsync(): Promise<HostTensorMap> {
+    const out: HostTensorMap = new Map();
+    for (const [name, t] of this.adapter.shared()) out.set(name, await toHostAsync(t));
+    return out;
   }
 
   /** Validation metrics with `shared` swapped in, restoring the current values afterwards. */
@@ -326,13 +446,14 @@ export class ClientTrainer {
     if (!(learningRate > 0) || !Number.isFinite(learningRate))
       throw new FedpeftError('INVALID_INSTRUCTION', `learning_rate must be > 0, got ${learningRate}`);
     const started = performance.now();
-    this.ensureRank(round.clientRank || undefined);
+    await this.ensureRank(round.clientRank || undefined);
     if (global) this.setShared(global);
     // Only chained methods have links (every core adapter has a `setLink`; `currentLink` says if it means anything).
     if (round.linkIndex !== undefined && this.adapter.currentLink !== undefined && this.adapter.setLink) {
       this.adapter.setLink(round.linkIndex);
     }
-    const globalMetrics = (round.evaluateGlobal ?? true) ? this.evaluate() : null;
+    const start = await this.sharedValuesAsync();
+    const globalMetrics = (round.evaluateGlobal ?? true) ? await this.evaluateAsync() : null;
 
     const variables = this.adapter.trainableVariables();
     const mu = round.proximalMu ?? 0;
@@ -344,7 +465,8 @@ export class ClientTrainer {
     let lossCount = 0;
     try {
       for (let step = 0; step < localSteps; step++) {
-        const loss = this.step(rng, batchSize, variables, proximal);
+        const loss = await this.step(rng, batchSize, variables, proximal);
+        this.onStep?.({ roundId: round.roundId, step: step + 1, steps: localSteps, loss });
         if (Number.isFinite(loss)) {
           lossSum += loss;
           lossCount++;
@@ -356,15 +478,17 @@ export class ClientTrainer {
     } finally {
       proximal?.dispose();
     }
-    const shared = this.sharedValues();
-    for (let step = 0; step < this.personalSteps; step++) this.step(rng, batchSize, variables, null);
-    this.personalCopy = this.personalSteps > 0 ? this.sharedValues() : shared;
-    const personalMetrics = (round.evaluatePersonal ?? true) ? this.evaluate() : null;
+    const shared = await this.sharedValuesAsync();
+    for (let step = 0; step < this.personalSteps; step++) await this.step(rng, batchSize, variables, null);
+    this.personalCopy = this.personalSteps > 0 ? await this.sharedValuesAsync() : shared;
+    const personalMetrics = (round.evaluatePersonal ?? true) ? await this.evaluateAsync() : null;
     return {
       roundId: round.roundId,
       shared,
       numExamples: this.numExamples,
       trainedExtents: this.trainedExtents(shared),
+      norms: this.aggregationNorms(),
+      start,
       metrics: {
         trainLoss: lossCount > 0 ? lossSum / lossCount : null,
         steps: localSteps,
@@ -377,13 +501,42 @@ export class ClientTrainer {
     };
   }
 
-  private step(rng: Rng, batchSize: number, variables: tf.Variable[], proximal: ProximalTerm | null): number {
+  private async step(
+    rng: Rng,
+    batchSize: number,
+    variables: tf.Variable[],
+    proximal: ProximalTerm | null,
+  ): Promise<number> {
     const batch = this.data.trainBatch(batchSize, rng);
     try {
-      return trainStep(this.model, batch, variables, this.optimizer, proximal ? { proximal } : {});
+      return await trainStepAsync(this.model, batch, variables, this.optimizer, proximal ? { proximal } : {});
     } finally {
       disposeBatch(batch);
     }
+  }
+
+  /**
+   * Chained methods: fold `global` (the previous link's final aggregate) into the base and start `link`,
+   * as every client does at the same round (a client not sampled then folds when the global arrives).
+   */
+  enterLink(global: HostTensorMap, link: number): void {
+    this.assertAlive();
+    if (this.adapter.currentLink === undefined || !this.adapter.setLink) {
+      throw new FedpeftError('NOT_CHAINED', `${this.run.method} is not a chained method; it has no links`);
+    }
+    if (link <= this.adapter.currentLink) return;
+    this.setShared(global);
+    this.adapter.setLink(link);
+  }
+
+  /** The per-tensor norms HetLoRA's `zero-pad-norm-weighted` rule weights by (nothing for other rules). */
+  private aggregationNorms(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const name of this.adapter.shared().keys()) {
+      if (this.adapter.aggregation(name).kind === 'zero-pad-norm-weighted')
+        out.set(name, this.adapter.aggregationNorm(name));
+    }
+    return out;
   }
 
   /** Per shared tensor, the wire's `extent` list: the full shape with the rule's axis cut to the trained prefix. */
@@ -414,6 +567,28 @@ export class ClientTrainer {
         else if (match) {
           const stable = keys.byVariableName.get(match[2] as string);
           if (stable) optimizer.set(`adamw/${match[1]}/${stable}`, toHost(t));
+        }
+      }
+    } finally {
+      tf.dispose([...state.values()]);
+    }
+    return { private: priv, optimizer, personal: this.personalCopy };
+  }
+
+  /** `exportPrivateState` with asynchronous reads (what the runtime uses after each round). */
+  async exportPrivateStateAsync(): Promise<TrainerPrivateState> {
+    const priv: HostTensorMap = new Map();
+    for (const [name, t] of this.adapter.private()) priv.set(name, await toHostAsync(t));
+    const keys = this.stableKeys();
+    const optimizer: HostTensorMap = new Map();
+    const state = this.optimizer.exportState();
+    try {
+      for (const [key, t] of state) {
+        const match = /^adamw\/([mv])\/(.+)$/.exec(key);
+        if (key === STEP_KEY) optimizer.set(key, await toHostAsync(t));
+        else if (match) {
+          const stable = keys.byVariableName.get(match[2] as string);
+          if (stable) optimizer.set(`adamw/${match[1]}/${stable}`, await toHostAsync(t));
         }
       }
     } finally {
@@ -489,13 +664,20 @@ export class ClientTrainer {
   }
 
   /** A new nested rank re-attaches the adapter (keeping shared values; optimizer moments start over). */
-  private ensureRank(rank: number | undefined): void {
+  private async ensureRank(rank: number | undefined): Promise<void> {
     if (rank === this.rank) return;
-    const shared = this.sharedValues();
-    const priv = new Map([...this.adapter.private()].map(([name, t]) => [name, toHost(t)]));
+    const shared = await this.sharedValuesAsync();
+    const priv: HostTensorMap = new Map();
+    for (const [name, t] of this.adapter.private()) priv.set(name, await toHostAsync(t));
     this.adapter.detach();
     this.optimizer.dispose();
-    this.adapterInstance = this.attach(rank);
+    this.adapterInstance = await this.deriveWith(() => {
+      const adapter = this.attach(rank);
+      this.signatureCache = null;
+      this.adapterInstance = adapter;
+      this.signature();
+      return adapter;
+    });
     this.rank = rank;
     this.optimizer = this.newOptimizer();
     this.setShared(shared);

@@ -22,6 +22,12 @@ export class ClientSession {
   peer: Peer | undefined;
   readonly inbox: TransferInbox;
   capabilities: Capabilities | undefined;
+  /**
+   * Whether this session's latest Join proved its derived state (or the method derives none). A session
+   * that joined without a signature is admitted (it learns the run from the Welcome) but not sampled until
+   * it joins again with one (docs/protocol.md, "Signatures").
+   */
+  signed = false;
   disconnectedAt: number | undefined;
   /** Traffic of connections that have closed; live traffic is read from `peer`. */
   private closedBytesUp = 0;

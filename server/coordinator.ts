@@ -32,7 +32,9 @@ import { MetricsLog, meanOf, type RoundSummary } from './metrics-log.ts';
 import { RoundJournal } from './round-journal.ts';
 import type { ActiveRound, ClosedRound } from './round-state.ts';
 import { createStrategy } from './strategies/create-strategy.ts';
-import { checkPrivacyWired, withPrivacy } from './privacy/privacy-config.ts';
+import { withPrivacy } from './privacy/privacy-config.ts';
+import { SecureAggregation, isSecureRound, type SecAggClientRecord } from './privacy/secure-aggregation.ts';
+import type { HeldVector } from '../shared/privacy/secagg/server.ts';
 import type { Strategy } from './strategies/strategy.ts';
 import { buildContribution, toProtocolError } from './update-intake.ts';
 
@@ -45,6 +47,8 @@ export interface CoordinatorOptions {
   logger?: Logger;
   /** Continue from the last checkpoint and journal in `runDir`. */
   resume?: boolean;
+  /** Secure aggregation audit hook: every vector the coordinator holds in a secure round (tests, audits). */
+  onSecAggVectorHeld?: (held: HeldVector) => void;
 }
 
 export type CoordinatorPhase = 'waiting-for-clients' | 'training' | 'finished' | 'stopped';
@@ -91,6 +95,8 @@ export class Coordinator {
   private lastClosed: ClosedRound | undefined;
   private lastSummary: RoundSummary | null = null;
   private signatureReference: Float32Array | null = null;
+  /** The link the global's tensors belong to (chained methods): a round of a later link starts from a reset. */
+  private globalLink = 0;
   private phase: CoordinatorPhase = 'waiting-for-clients';
   private started = false;
   private waitingLogged = false;
@@ -108,9 +114,15 @@ export class Coordinator {
     this.tokens = new JoinTokens(this.config.auth.tokens);
     this.strategy = withPrivacy(
       createStrategy(this.config.strategy, { seed: this.config.run.seed, rules: this.method.rules }),
-      checkPrivacyWired(this.config.privacy),
-      { runId: this.runId, seed: this.config.run.seed },
+      this.config.privacy,
+      {
+        runId: this.runId,
+        seed: this.config.run.seed,
+        ...(options.onSecAggVectorHeld ? { onVectorHeld: options.onSecAggVectorHeld } : {}),
+      },
     );
+    // Refuse a method secure aggregation cannot sum (HetLoRA, FLoRA) at start, not in the first round.
+    if (this.strategy instanceof SecureAggregation) this.strategy.checkRules(this.method.rules);
     this.schedule = this.method.chained ? new LinkSchedule(this.config.method.roundsPerLink) : null;
     this.checkpoints = new CheckpointStore(this.runDir, this.config.checkpoint.keep);
     this.journal = this.config.checkpoint.journal ? new RoundJournal(this.runDir) : null;
@@ -181,6 +193,9 @@ export class Coordinator {
         session.detach();
         this.logger.log('info', 'client-disconnected', { session: session.id, reason });
         this.scheduleDrop(session);
+        // The unmask phase waits for connected survivors only: a disconnect may end it.
+        const r = this.active;
+        if (r?.secure) this.enqueue(() => this.advanceSecure(r));
       }
     });
   }
@@ -289,11 +304,18 @@ export class Coordinator {
       case 'transferManifest':
       case 'tensorChunk':
         return; // handled by the session's inbox inside Peer
-      default:
-        throw new FedpeftError(
-          'UNEXPECTED_MESSAGE',
-          `${message.kind} is not expected here (secure aggregation is not enabled in this run)`,
+      case 'secaggAdvertiseKeys':
+      case 'secaggShareKeys':
+      case 'secaggUnmaskResponse':
+        this.enqueue(() =>
+          this.handleSecAgg(session, frame, { kind: message.kind, body: message.body } as SecAggClientRecord),
         );
+        return;
+      case 'secaggMaskedInput':
+        this.enqueue(() => this.handleMaskedInput(session, frame, message.body));
+        return;
+      default:
+        throw new FedpeftError('UNEXPECTED_MESSAGE', `${message.kind} is not expected here`);
     }
   }
 
@@ -307,7 +329,7 @@ export class Coordinator {
           `this run uses method '${this.method.method}'; the client supports ${supportedMethods.join(', ')}`,
         );
       }
-      this.checkSignature(join);
+      const signed = this.checkSignature(join);
       let session: ClientSession;
       let token: string;
       let resumed = false;
@@ -338,6 +360,7 @@ export class Coordinator {
       }
       this.acceptSignatureReference(join);
       session.capabilities = join.capabilities;
+      session.signed = signed;
       const previous = session.peer;
       if (previous && previous !== peer) this.peerSessions.delete(previous);
       session.bind(peer);
@@ -379,10 +402,12 @@ export class Coordinator {
         session: session.id,
         client: session.record.clientName.slice(0, 64),
         resumed,
+        signed,
         backend: join.capabilities.backend,
         lastCommittedRound: join.lastCommittedRound,
       });
       const r = this.active;
+      if (!signed) return; // not sampled, not instructed, until it joins again with its signature
       if (r && r.sampled.has(session.id) && !r.committed.has(session.id) && !r.dropped.has(session.id)) {
         const resumeAck = join.resumeDownloads.find(
           (a) => a.transferId === this.globalTransfer.manifest.transferId,
@@ -403,15 +428,15 @@ export class Coordinator {
     }
   }
 
-  private checkSignature(join: MessageBody<'join'>): void {
-    if (this.method.signature.length === 0) return;
+  /**
+   * True when the join proves the client's derived state (or the method derives none); false when it carries
+   * no signature (a new client that learns the run from the Welcome: admitted, not sampled); throws
+   * SIGNATURE_MISMATCH for a signature that differs from the run's reference.
+   */
+  private checkSignature(join: MessageBody<'join'>): boolean {
+    if (this.method.signature.length === 0) return true;
     const sig = join.signatures.find((s) => s.method === this.method.method);
-    if (!sig) {
-      throw new FedpeftError(
-        'SIGNATURE_MISMATCH',
-        `method '${this.method.method}' derives frozen state; the join must carry its signature (DerivedSignature)`,
-      );
-    }
+    if (!sig) return false;
     let value: Float32Array;
     try {
       value = decodeHostTensor(sig.value.spec, sig.value.data, { maxTensorBytes: 64 * 1024 }).data;
@@ -419,7 +444,7 @@ export class Coordinator {
       throw new FedpeftError('SIGNATURE_MISMATCH', `unreadable signature: ${(err as Error).message}`);
     }
     const ref = this.signatureReference;
-    if (!ref) return;
+    if (!ref) return true;
     if (value.length !== ref.length) {
       throw new FedpeftError(
         'SIGNATURE_MISMATCH',
@@ -443,6 +468,7 @@ export class Coordinator {
           `other clients'. Use model '${this.method.model}' with the run seed ${this.config.run.seed}.`,
       );
     }
+    return true;
   }
 
   /** The first accepted client's signature becomes the reference (persisted with the next checkpoint). */
@@ -468,7 +494,11 @@ export class Coordinator {
   private recordReport(session: ClientSession, m: MessageBody<'metrics'>): void {
     const r = this.active;
     if (!r || m.roundId !== r.id || !r.sampled.has(session.id)) return;
-    r.reports.set(session.id, { globalValLoss: m.globalValLoss, personalValLoss: m.personalValLoss });
+    r.reports.set(session.id, {
+      globalValLoss: m.globalValLoss,
+      personalValLoss: m.personalValLoss,
+      trainLoss: m.trainLoss,
+    });
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -486,7 +516,9 @@ export class Coordinator {
     if (!this.started || this.active || this.phase === 'finished' || this.phase === 'stopped') return;
     const round = this.completed + 1;
     if (round > this.config.run.rounds) return this.finish();
-    const candidates = [...this.sessions.values()].filter((s) => s.connected).map((s) => ({ id: s.id }));
+    const candidates = [...this.sessions.values()]
+      .filter((s) => s.connected && s.signed)
+      .map((s) => ({ id: s.id }));
     let instructions;
     try {
       instructions = this.strategy.configureRound({ round, clients: candidates });
@@ -495,7 +527,11 @@ export class Coordinator {
         this.logger.log('warn', 'privacy-budget-exhausted', { round, message: err.message });
         return this.finish();
       }
-      if (isFedpeftError(err) && err.code === 'STRATEGY_NOT_ENOUGH_CLIENTS') {
+      // Secure aggregation needs at least 2 clients per round: wait for them like for minClients.
+      if (
+        isFedpeftError(err) &&
+        (err.code === 'STRATEGY_NOT_ENOUGH_CLIENTS' || err.code === 'SECAGG_TOO_FEW_CLIENTS')
+      ) {
         this.phase = 'waiting-for-clients';
         if (!this.waitingLogged)
           this.logger.log('info', 'waiting-for-clients', { round, message: err.message });
@@ -526,23 +562,37 @@ export class Coordinator {
       await writeFileAtomic(join(dir, 'sampled.json'), JSON.stringify(Object.fromEntries(extras)));
     }
     const now = Date.now();
+    const linkIndex = this.schedule ? this.schedule.linkAt(round - 1) : 0;
+    // The first round of a new link: every client folds the previous link's aggregate into its base and
+    // restarts the link's tensors (`setLink`), so updates are relative to that reset, not to the old global.
+    const reference = linkIndex > this.globalLink ? this.method.linkStart(linkIndex) : this.global;
+    const context = { round, global: reference, rules: this.method.rules };
+    const aggregation =
+      this.strategy instanceof SecureAggregation
+        ? this.strategy.beginAggregation(context, [...extras.keys()])
+        : this.strategy.beginAggregation(context);
     const r: ActiveRound = {
       id: round,
       startedAt: now,
       deadlineAt: now + this.config.round.deadlineMs,
-      linkIndex: this.schedule ? this.schedule.linkAt(round - 1) : 0,
+      linkIndex,
+      reference,
       sampled: new Set(extras.keys()),
       committed: new Map(),
       dropped: new Set(),
       extras,
-      aggregation: this.strategy.beginAggregation({ round, global: this.global, rules: this.method.rules }),
+      aggregation,
+      ...(isSecureRound(aggregation)
+        ? { secure: { round: aggregation, phaseTimer: undefined, aborted: false } }
+        : {}),
+      clientRanks: new Map(),
       reports: new Map(),
       bytesAtStart: this.trafficTotals(),
       timer: undefined,
       dropTimers: new Map(),
       closing: false,
     };
-    for (const entry of replay) {
+    for (const entry of r.secure ? [] : replay) {
       try {
         r.aggregation.add({
           clientId: entry.sessionId,
@@ -550,6 +600,9 @@ export class Coordinator {
           tensors: entry.tensors,
           ...(Object.keys(entry.trainedExtents).length > 0
             ? { trainedExtents: new Map(Object.entries(entry.trainedExtents)) }
+            : {}),
+          ...(entry.norms && Object.keys(entry.norms).length > 0
+            ? { norms: new Map(Object.entries(entry.norms)) }
             : {}),
         });
         r.committed.set(entry.sessionId, {
@@ -574,6 +627,7 @@ export class Coordinator {
       sampled: r.sampled.size,
       replayed: r.committed.size,
       linkIndex: r.linkIndex,
+      secure: r.secure !== undefined,
       deadlineMs: this.config.round.deadlineMs,
     });
     if (this.started) this.armRound(r);
@@ -583,9 +637,10 @@ export class Coordinator {
   private armRound(r: ActiveRound): void {
     clearTimeout(r.timer);
     r.timer = setTimeout(
-      () => this.enqueue(() => this.closeRound(r, 'deadline')),
+      () => this.enqueue(() => (r.secure ? this.onSecureDeadline(r) : this.closeRound(r, 'deadline'))),
       Math.max(0, r.deadlineAt - Date.now()),
     );
+    if (r.secure && r.secure.round.phase === 'advertise-keys') this.armSecurePhase(r);
     for (const id of r.sampled) {
       const session = this.sessions.get(id);
       if (!session || r.committed.has(id)) continue;
@@ -609,8 +664,10 @@ export class Coordinator {
         batchSize: rc.batchSize,
         learningRate: rc.learningRate,
         hyperparamsJson: JSON.stringify({ ...rc.hyperparams, ...r.extras.get(session.id) }),
+        clientRank: this.clientRankFor(r, session),
         linkIndex: r.linkIndex,
         globalState: this.globalTransfer.manifest,
+        secureAggregation: r.secure ? r.secure.round.configFor(session.id) : null,
         evaluatePersonal: rc.evaluatePersonal,
       },
     });
@@ -659,6 +716,12 @@ export class Coordinator {
           `this client already committed an update for round ${round.id}`,
         );
       }
+      if (round.secure) {
+        throw new FedpeftError(
+          'UNEXPECTED_MESSAGE',
+          `round ${round.id} is securely aggregated: send secagg_masked_input, not update_commit`,
+        );
+      }
       const receiver = session.inbox.take(commit.transferId);
       const contribution = buildContribution(session.id, receiver, commit, this.method);
       try {
@@ -682,6 +745,7 @@ export class Coordinator {
           weight: contribution.weight,
           numExamples: commit.numExamples,
           trainedExtents: Object.fromEntries(contribution.trainedExtents ?? []),
+          norms: Object.fromEntries(contribution.norms ?? []),
           trainLoss: committed.trainLoss,
           globalValLoss: committed.globalValLoss,
           personalValLoss: committed.personalValLoss,
@@ -785,6 +849,10 @@ export class Coordinator {
 
   private checkClose(r: ActiveRound): void {
     if (r.closing || this.active !== r || !this.started) return;
+    if (r.secure) {
+      this.advanceSecure(r);
+      return;
+    }
     const quorum = Math.ceil(this.config.round.quorum * r.sampled.size - 1e-9);
     const outstanding = [...r.sampled].filter((id) => !r.committed.has(id) && !r.dropped.has(id));
     if (r.committed.size >= quorum || outstanding.length === 0) {
@@ -797,6 +865,7 @@ export class Coordinator {
     if (this.active !== r) return;
     clearTimeout(r.timer);
     for (const t of r.dropTimers.values()) clearTimeout(t);
+    if (r.secure) clearTimeout(r.secure.phaseTimer);
     this.active = undefined;
     const committedIds = new Set(r.committed.keys());
     this.lastClosed = { id: r.id, sampled: r.sampled, committed: committedIds };
@@ -806,12 +875,25 @@ export class Coordinator {
         for (const ack of s?.inbox.pendingAcks() ?? []) s!.inbox.abandon(ack.transferId);
       }
     }
-    const aggregated = r.committed.size >= this.config.round.minUpdates;
+    let aggregated = r.committed.size >= this.config.round.minUpdates && !r.secure?.aborted;
     let strategyMetrics: Record<string, number> = {};
     if (aggregated) {
-      const outcome = r.aggregation.finish();
-      this.global = outcome.global;
-      strategyMetrics = outcome.metrics;
+      try {
+        const outcome = r.secure ? await r.secure.round.complete() : r.aggregation.finish();
+        this.global = outcome.global;
+        this.globalLink = r.linkIndex;
+        strategyMetrics = outcome.metrics;
+      } catch (err) {
+        if (!r.secure) throw err;
+        // Unmasking failed (too few shares): the round ends without changing the global state.
+        aggregated = false;
+        this.abortSecure(r, err);
+      }
+    }
+    if (!aggregated && r.linkIndex > this.globalLink) {
+      // Clients already folded the previous link and reset: the global must be the new link's start too.
+      this.global = r.reference;
+      this.globalLink = r.linkIndex;
     }
     this.completed = r.id;
     this.globalTransfer = this.makeGlobalTransfer();
@@ -896,6 +978,227 @@ export class Coordinator {
     await Promise.resolve();
   }
 
+  /**
+   * The nested rank for this client in round `r`: for methods with heterogeneous ranks, its advertised
+   * `max_rank` capped at the method's r (0 = the method's rank: no limit advertised, or r itself). Secure
+   * rounds train everyone at full rank (a masked sum has no per-row client counts).
+   */
+  private clientRankFor(r: ActiveRound, session: ClientSession): number {
+    const known = r.clientRanks.get(session.id);
+    if (known !== undefined) return known;
+    const max = session.capabilities?.maxRank ?? 0;
+    const full = this.method.rank;
+    const rank =
+      !this.method.heterogeneousRanks || r.secure || max === 0 || full === 0 || max >= full ? 0 : max;
+    r.clientRanks.set(session.id, rank);
+    return rank;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Secure aggregation: the four phases of `SecureRound`, driven by client messages, phase timers and the
+  // round deadline. Only masked vectors and their sum are ever held here (see server/privacy).
+
+  private secureRoundFor(session: ClientSession, roundId: number): ActiveRound {
+    const r = this.active;
+    if (!r || r.id !== roundId || !r.secure) {
+      throw new FedpeftError(
+        r && roundId < r.id ? 'STALE_ROUND' : 'UNEXPECTED_MESSAGE',
+        `round ${roundId} is not an open securely aggregated round (current: ${r ? r.id : 'none'})`,
+      );
+    }
+    if (r.secure.aborted)
+      throw new FedpeftError('SECAGG_ABORTED', `round ${r.id}'s secure aggregation failed`);
+    if (!r.sampled.has(session.id)) {
+      throw new FedpeftError('NOT_SELECTED', `this client was not sampled for round ${r.id}`);
+    }
+    return r;
+  }
+
+  private handleSecAgg(session: ClientSession, frame: Frame, record: SecAggClientRecord): void {
+    try {
+      const r = this.secureRoundFor(session, record.body.roundId);
+      r.secure!.round.receive(session.id, record);
+      this.logger.log('debug', 'secagg-received', { round: r.id, session: session.id, kind: record.kind });
+      this.advanceSecure(r);
+    } catch (err) {
+      this.rejectSecAgg(session, frame, record.kind, record.body.roundId, err);
+    }
+  }
+
+  /** A masked input: its transfer must be complete; the reply is an `update_receipt` for that transfer. */
+  private handleMaskedInput(
+    session: ClientSession,
+    frame: Frame,
+    body: MessageBody<'secaggMaskedInput'>,
+  ): void {
+    try {
+      const r = this.secureRoundFor(session, body.roundId);
+      if (r.committed.has(session.id)) {
+        if (r.committed.get(session.id)!.transferId !== body.transferId) {
+          throw new FedpeftError(
+            'UNEXPECTED_MESSAGE',
+            `this client already sent its masked input for round ${r.id}`,
+          );
+        }
+      } else {
+        const receiver = session.inbox.get(body.transferId);
+        if (receiver && !receiver.complete) session.inbox.take(body.transferId); // TRANSFER_INCOMPLETE
+        const tensors = session.inbox.take(body.transferId).tensors();
+        r.secure!.round.receive(session.id, { kind: 'secaggMaskedInput', body, tensors });
+        r.committed.set(session.id, {
+          transferId: body.transferId,
+          weight: body.weight,
+          trainLoss: null,
+          globalValLoss: null,
+          personalValLoss: null,
+        });
+        session.record.lastCommittedRound = r.id;
+        this.logger.log('info', 'masked-input-accepted', {
+          round: r.id,
+          session: session.id,
+          committed: r.committed.size,
+          sampled: r.sampled.size,
+        });
+      }
+      session.peer?.send(
+        { kind: 'updateReceipt', body: { roundId: r.id, transferId: body.transferId } },
+        { inReplyTo: frame.requestId },
+      );
+      this.advanceSecure(r);
+    } catch (err) {
+      const code = toProtocolError(err).code;
+      if (code !== 'TRANSFER_INCOMPLETE') session.inbox.abandon(body.transferId);
+      this.rejectSecAgg(session, frame, 'secaggMaskedInput', body.roundId, err, body.transferId);
+    }
+  }
+
+  private rejectSecAgg(
+    session: ClientSession,
+    frame: Frame,
+    kind: string,
+    roundId: number,
+    err: unknown,
+    transferId?: string,
+  ): void {
+    const e = toProtocolError(err);
+    this.logger.log('warn', 'secagg-rejected', {
+      round: roundId,
+      session: session.id,
+      kind,
+      code: e.code,
+      message: e.message.slice(0, 300),
+    });
+    session.peer?.sendError(e, {
+      roundId,
+      inReplyTo: frame.requestId,
+      ...(transferId ? { transferId } : {}),
+    });
+  }
+
+  /** Participants the current phase still waits for (dropped ones never; in the unmask phase, connected only). */
+  private secureAwaited(r: ActiveRound): string[] {
+    const { round } = r.secure!;
+    return round.awaiting.filter(
+      (id) => !r.dropped.has(id) && (round.phase !== 'unmask' || this.sessions.get(id)?.connected === true),
+    );
+  }
+
+  /** Closes the current phase when nobody is awaited (or, for masked inputs, once the quorum is in). */
+  private advanceSecure(r: ActiveRound): void {
+    const s = r.secure;
+    if (!s || s.aborted || r.closing || this.active !== r || !this.started) return;
+    const phase = s.round.phase;
+    const awaited = this.secureAwaited(r);
+    if (phase === 'masked-input') {
+      const quorum = Math.ceil(this.config.round.quorum * r.sampled.size - 1e-9);
+      if (awaited.length === 0 || r.committed.size >= quorum) this.closeSecurePhase(r);
+      return;
+    }
+    if (phase === 'unmask') {
+      if (awaited.length === 0) this.finishSecure(r, 'all-unmasked');
+      return;
+    }
+    if (awaited.length === 0) this.closeSecurePhase(r);
+  }
+
+  private armSecurePhase(r: ActiveRound): void {
+    const s = r.secure!;
+    clearTimeout(s.phaseTimer);
+    s.phaseTimer = undefined;
+    if (s.round.phase === 'masked-input') return; // ends at the round deadline (or when all inputs are in)
+    const timeout = this.config.privacy.secureAggregation?.phaseTimeoutMs ?? 30_000;
+    s.phaseTimer = setTimeout(
+      () =>
+        this.enqueue(() => {
+          if (this.active !== r || s.aborted || r.closing) return;
+          if (s.round.phase === 'unmask') this.finishSecure(r, 'unmask-timeout');
+          else this.closeSecurePhase(r);
+        }),
+      timeout,
+    );
+    s.phaseTimer.unref?.();
+  }
+
+  private closeSecurePhase(r: ActiveRound): void {
+    const s = r.secure!;
+    const phase = s.round.phase;
+    clearTimeout(s.phaseTimer);
+    let records;
+    try {
+      records = s.round.closePhase();
+    } catch (err) {
+      this.abortSecure(r, err);
+      r.closing = true;
+      this.enqueue(() => this.closeRound(r, 'secagg-aborted'));
+      return;
+    }
+    for (const { clientId, message } of records) {
+      const peer = this.sessions.get(clientId)?.peer;
+      if (peer?.isOpen) peer.send(message);
+    }
+    this.logger.log('info', 'secagg-phase-closed', { round: r.id, phase, sent: records.length });
+    this.armSecurePhase(r);
+    // A phase may close with nobody left to wait for in the next one (everyone already sent it).
+    this.advanceSecure(r);
+  }
+
+  private onSecureDeadline(r: ActiveRound): void | Promise<void> {
+    const s = r.secure!;
+    if (this.active !== r || r.closing || s.aborted) return;
+    if (s.round.phase === 'masked-input') {
+      this.closeSecurePhase(r);
+      return;
+    }
+    if (s.round.phase === 'unmask') return; // its own timer ends it
+    this.abortSecure(
+      r,
+      new FedpeftError(
+        'SECAGG_ABORTED',
+        `round ${r.id}'s deadline passed before secure aggregation reached the masked inputs (phase ${s.round.phase})`,
+      ),
+    );
+    r.closing = true;
+    return this.closeRound(r, 'deadline');
+  }
+
+  private finishSecure(r: ActiveRound, reason: string): void {
+    if (r.closing) return;
+    clearTimeout(r.secure!.phaseTimer);
+    r.closing = true;
+    this.enqueue(() => this.closeRound(r, reason));
+  }
+
+  /** Marks the round's secure aggregation failed and tells its connected participants. */
+  private abortSecure(r: ActiveRound, err: unknown): void {
+    const s = r.secure!;
+    if (s.aborted) return;
+    s.aborted = true;
+    clearTimeout(s.phaseTimer);
+    const e = new FedpeftError('SECAGG_ABORTED', (err as Error).message ?? String(err));
+    this.logger.log('warn', 'secagg-aborted', { round: r.id, message: e.message.slice(0, 300) });
+    for (const id of r.sampled) this.sessions.get(id)?.peer?.sendError(e, { roundId: r.id });
+  }
+
   // ------------------------------------------------------------------------------------------------------
   // Persistence
 
@@ -940,6 +1243,7 @@ export class Coordinator {
       }
       this.completed = state.round;
       this.global = checkpoint.global;
+      this.globalLink = this.schedule ? this.schedule.linkAt(Math.max(0, state.round - 1)) : 0;
       this.strategy.importState(checkpoint.strategyState);
       if (state.signatureReference && !this.signatureReference) {
         this.signatureReference = Float32Array.from(state.signatureReference);

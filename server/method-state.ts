@@ -20,18 +20,59 @@ export interface MethodState {
   initialShared: HostTensorMap;
   shapes: ReadonlyMap<string, readonly number[]>;
   rules: ReadonlyMap<string, AggregationRule>;
+  /**
+   * Chained methods (c³LA, random-c³LA, CoLA, RAC-LoRA): the adapter reports a `currentLink`. Every core
+   * adapter has a `setLink` method (it throws for unchained specs), so its presence says nothing.
+   */
   chained: boolean;
+  /** The method's configured rank `r` (0 when it has none); per-client ranks are capped by it. */
+  rank: number;
+  /**
+   * Whether clients may train at a rank r_k < r (nested prefixes: pica, losa; per-client factors: hetlora,
+   * flora), read from the declared rules: only those rules fold tensors of a partial rank.
+   */
+  heterogeneousRanks: boolean;
   /** The coordinator's own signature of the derived state (empty when the method derives nothing). */
   signature: Float32Array;
+  /**
+   * Chained methods: the shared tensors as every client resets them when it starts link `link` (after
+   * folding the previous link). The coordinator aggregates a link's first round relative to this, not
+   * relative to the previous link's final aggregate. Attaches the method again (tfjs), so call it once per link.
+   */
+  linkStart(link: number): HostTensorMap;
 }
 
-export function describeMethod(options: {
+const RANK_RULES: ReadonlySet<AggregationRule['kind']> = new Set([
+  'nested-prefix-mean',
+  'zero-pad-norm-weighted',
+  'stack',
+]);
+
+export interface DescribeMethodOptions {
   model: string;
   modelConfig: Record<string, unknown>;
   method: string;
   methodConfig: Record<string, unknown>;
   seed: number;
-}): MethodState {
+}
+
+/** Shared tensors of the method at the start of `link` (a fresh attach on a fresh base, then `setLink`). */
+function sharedAtLinkStart(options: DescribeMethodOptions, link: number): HostTensorMap {
+  const model = createModel(options.model, { seed: options.seed, ...options.modelConfig });
+  try {
+    const adapter = attachAdapter(model, options.method, options.methodConfig, { seed: options.seed });
+    try {
+      if (link > 0) adapter.setLink?.(link);
+      return toHostMap(adapter.shared());
+    } finally {
+      adapter.detach();
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+export function describeMethod(options: DescribeMethodOptions): MethodState {
   const model = createModel(options.model, { seed: options.seed, ...options.modelConfig });
   try {
     const adapter = attachAdapter(model, options.method, options.methodConfig, { seed: options.seed });
@@ -57,8 +98,11 @@ export function describeMethod(options: {
         initialShared,
         shapes,
         rules,
-        chained: typeof adapter.setLink === 'function',
+        chained: adapter.currentLink !== undefined,
+        rank: typeof adapter.config.r === 'number' ? adapter.config.r : 0,
+        heterogeneousRanks: [...rules.values()].some((r) => RANK_RULES.has(r.kind)),
         signature: adapter.signature().slice(),
+        linkStart: (link) => (link === 0 ? initialShared : sharedAtLinkStart(options, link)),
       };
     } finally {
       adapter.detach();

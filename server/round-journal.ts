@@ -21,6 +21,8 @@ export interface JournalEntry {
   weight: number;
   numExamples: number;
   trainedExtents: Record<string, number>;
+  /** HetLoRA's per-tensor norms (absent in journals written before they existed). */
+  norms?: Record<string, number>;
   trainLoss: number | null;
   globalValLoss: number | null;
   personalValLoss: number | null;

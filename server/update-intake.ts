@@ -2,7 +2,8 @@
  * Turns a completed upload plus its `UpdateCommit` into a validated `Contribution`, or a `FedpeftError` with
  * a protocol code: float dtype (INVALID_TENSOR), exactly the method's declared shared tensors with their
  * shapes (SHAPE_MISMATCH — a tensor outside the shared set is refused here, so private state cannot reach the
- * aggregate), finite values (NON_FINITE), a positive weight, sane trained extents. Aggregation errors raised
+ * aggregate; rank-axis rules accept a client's smaller rank), finite values (NON_FINITE), a positive weight,
+ * sane trained extents, and the per-tensor norms HetLoRA's rule weights by (`aggregation_norms`). Aggregation errors raised
  * later by the strategy are mapped to protocol codes by `toProtocolError`.
  */
 import type { AggregationRule } from '../shared/adapters/types.ts';
@@ -47,7 +48,12 @@ export function checkUpdateManifest(receiver: TransferReceiver, expected: Expect
   }
   for (const spec of specs) {
     const want = expected.shapes.get(spec.name)!;
-    if (spec.shape.length !== want.length || spec.shape.some((d, i) => d !== want[i])) {
+    // Rules with a rank axis take a client's rank-r_k tensor (HetLoRA/FLoRA factors are allocated at r_k);
+    // every other dimension, and every other rule, must match exactly.
+    const rule = expected.rules.get(spec.name);
+    const rankAxis = rule && 'axis' in rule ? rule.axis : -1;
+    const fits = (d: number, i: number) => (i === rankAxis ? d >= 1 && d <= want[i]! : d === want[i]);
+    if (spec.shape.length !== want.length || !spec.shape.every(fits)) {
       throw new FedpeftError(
         'SHAPE_MISMATCH',
         `update tensor "${spec.name}" has shape ${shapeText(spec.shape)}; this run's is ${shapeText(want)}`,
@@ -87,12 +93,42 @@ export function buildContribution(
     }
     if ('axis' in rule) trainedExtents.set(tensor, extent[rule.axis]!);
   }
-  return { clientId, weight, tensors, ...(trainedExtents.size > 0 ? { trainedExtents } : {}) };
+  const norms = new Map<string, number>();
+  for (const { tensor, norm } of commit.aggregationNorms ?? []) {
+    if (!expected.shapes.has(tensor)) {
+      throw new FedpeftError(
+        'SHAPE_MISMATCH',
+        `aggregation_norms names "${tensor}", which is not a shared tensor`,
+      );
+    }
+    norms.set(tensor, norm);
+  }
+  return {
+    clientId,
+    weight,
+    tensors,
+    ...(trainedExtents.size > 0 ? { trainedExtents } : {}),
+    ...(norms.size > 0 ? { norms } : {}),
+  };
 }
 
 /** A protocol error for anything the aggregation path throws (its own codes are not wire codes). */
 export function toProtocolError(err: unknown): FedpeftError {
   if (isFedpeftError(err) && isWireErrorCode(err.code)) return err;
+  if (isFedpeftError(err) && err.code.startsWith('SECAGG_')) {
+    const code =
+      err.code === 'SECAGG_TOO_FEW_CLIENTS' || err.code === 'SECAGG_RECONSTRUCTION_FAILED'
+        ? 'SECAGG_ABORTED'
+        : [
+              'SECAGG_WRONG_PHASE',
+              'SECAGG_WRONG_SESSION',
+              'SECAGG_UNKNOWN_CLIENT',
+              'SECAGG_DUPLICATE_CLIENT',
+            ].includes(err.code)
+          ? 'UNEXPECTED_MESSAGE'
+          : 'MALFORMED_MESSAGE';
+    return new FedpeftError(code, err.message);
+  }
   if (isFedpeftError(err)) {
     const code = err.code.includes('NON_FINITE')
       ? 'NON_FINITE'

@@ -9,6 +9,8 @@ import { methodsCommand } from './methods.ts';
 import { pretrainCommand } from './pretrain.ts';
 import { finetuneCommand } from './finetune.ts';
 import { joinCommand } from './join.ts';
+import { simulateCommand } from './simulate.ts';
+import { exportCommand } from './export.ts';
 
 registerCommand(doctorCommand);
 registerCommand(benchCommand);
@@ -19,3 +21,5 @@ registerCommand(methodsCommand);
 registerCommand(pretrainCommand);
 registerCommand(finetuneCommand);
 registerCommand(joinCommand);
+registerCommand(simulateCommand);
+registerCommand(exportCommand);

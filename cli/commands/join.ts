@@ -28,6 +28,7 @@ interface JoinFlags {
   base?: string;
   runConfig?: string;
   personalSteps: string;
+  maxRank?: string;
   float16?: boolean;
   verbose?: boolean;
 }
@@ -94,6 +95,10 @@ export const joinCommand: CliCommand = {
         'the run, if known in advance: {"model","method","methodConfig","seed"} (first join then carries signatures)',
       )
       .option('--personal-steps <n>', 'extra local steps that refine only the personal adapter', '0')
+      .option(
+        '--max-rank <r>',
+        'largest adapter rank this device trains; methods with per-client ranks (pica, losa, hetlora, flora) then train at most r',
+      )
       .option('--float16', 'upload shared tensors as float16 (half the bytes)')
       .option('--verbose', 'also print debug lines')
       .addHelpText(
@@ -111,6 +116,9 @@ export const joinCommand: CliCommand = {
           throw new UserError(
             `--personal-steps must be a non-negative integer, got '${flags.personalSteps}'`,
           );
+        const maxRank = flags.maxRank === undefined ? 0 : Number(flags.maxRank);
+        if (flags.maxRank !== undefined && (!Number.isInteger(maxRank) || maxRank < 1 || maxRank > 4096))
+          throw new UserError(`--max-rank must be an integer in 1..4096, got '${flags.maxRank}'`);
         const run = parseRunConfig(flags.runConfig);
         const name = flags.name ?? hostname();
         const stateDir = flags.stateDir ?? join(homedir(), '.fedpeft', 'clients', slug(name));
@@ -133,6 +141,7 @@ export const joinCommand: CliCommand = {
           logger,
           ...(run ? { run } : {}),
           float16Uploads: flags.float16 ?? false,
+          ...(maxRank > 0 ? { maxRank } : {}),
           createTrainer: (r) =>
             ClientTrainer.create({
               run: r,

@@ -97,7 +97,23 @@ async function serve(opts: ServeOptions): Promise<void> {
     resume: opts.resume ?? false,
   });
   // The browser client at /join; the coordinator runs without it when the bundle cannot be built.
-  const joinRoute = await createJoinRoute().catch((err: unknown) => {
+  const joinRoute = await createJoinRoute({
+    run: {
+      model: method.model,
+      modelConfig: method.modelConfig,
+      method: method.method,
+      methodConfig: method.methodConfig,
+      seed: config.run.seed,
+    },
+    verifyToken: (token) => {
+      try {
+        coordinator.tokens.verify(token);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  }).catch((err: unknown) => {
     logger.log('warn', 'join-page-unavailable', { message: (err as Error).message });
     return null;
   });

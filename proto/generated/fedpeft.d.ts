@@ -1720,6 +1720,9 @@ export namespace fedpeft {
 
       /** UpdateCommit trainedExtents */
       trainedExtents?: fedpeft.v1.ITrainedExtent[] | null;
+
+      /** UpdateCommit aggregationNorms */
+      aggregationNorms?: fedpeft.v1.ITensorNorm[] | null;
     }
 
     /** Represents an UpdateCommit. */
@@ -1748,6 +1751,9 @@ export namespace fedpeft {
       /** UpdateCommit trainedExtents. */
       public trainedExtents: fedpeft.v1.ITrainedExtent[];
 
+      /** UpdateCommit aggregationNorms. */
+      public aggregationNorms: fedpeft.v1.ITensorNorm[];
+
       /**
        * Creates a new UpdateCommit instance using the specified properties.
        * @param [properties] Properties to set
@@ -1775,6 +1781,62 @@ export namespace fedpeft {
 
       /**
        * Gets the default type url for UpdateCommit
+       * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns The default type url
+       */
+      public static getTypeUrl(typeUrlPrefix?: string): string;
+    }
+
+    /** Properties of a TensorNorm. */
+    interface ITensorNorm {
+      /** TensorNorm tensor */
+      tensor?: string | null;
+
+      /** TensorNorm norm */
+      norm?: number | null;
+    }
+
+    /** Represents a TensorNorm. */
+    class TensorNorm implements ITensorNorm {
+      /**
+       * Constructs a new TensorNorm.
+       * @param [properties] Properties to set
+       */
+      constructor(properties?: fedpeft.v1.ITensorNorm);
+
+      /** TensorNorm tensor. */
+      public tensor: string;
+
+      /** TensorNorm norm. */
+      public norm: number;
+
+      /**
+       * Creates a new TensorNorm instance using the specified properties.
+       * @param [properties] Properties to set
+       * @returns TensorNorm instance
+       */
+      public static create(properties?: fedpeft.v1.ITensorNorm): fedpeft.v1.TensorNorm;
+
+      /**
+       * Encodes the specified TensorNorm message. Does not implicitly {@link fedpeft.v1.TensorNorm.verify|verify} messages.
+       * @param message TensorNorm message or plain object to encode
+       * @param [writer] Writer to encode to
+       * @returns Writer
+       */
+      public static encode(message: fedpeft.v1.ITensorNorm, writer?: $protobuf.Writer): $protobuf.Writer;
+
+      /**
+       * Decodes a TensorNorm message from the specified reader or buffer.
+       * @param reader Reader or buffer to decode from
+       * @param [length] Message length if known beforehand
+       * @returns TensorNorm
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      public static decode(reader: $protobuf.Reader | Uint8Array, length?: number): fedpeft.v1.TensorNorm;
+
+      /**
+       * Gets the default type url for TensorNorm
        * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
        * @returns The default type url
        */

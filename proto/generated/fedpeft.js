@@ -4470,6 +4470,7 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @property {number|null} [weight] UpdateCommit weight
        * @property {fedpeft.v1.IMetrics|null} [trainMetrics] UpdateCommit trainMetrics
        * @property {Array.<fedpeft.v1.ITrainedExtent>|null} [trainedExtents] UpdateCommit trainedExtents
+       * @property {Array.<fedpeft.v1.ITensorNorm>|null} [aggregationNorms] UpdateCommit aggregationNorms
        */
 
       /**
@@ -4482,6 +4483,7 @@ export const fedpeft = ($root.fedpeft = (() => {
        */
       function UpdateCommit(properties) {
         this.trainedExtents = [];
+        this.aggregationNorms = [];
         if (properties)
           for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
             if (properties[keys[i]] != null && keys[i] !== '__proto__') this[keys[i]] = properties[keys[i]];
@@ -4536,6 +4538,14 @@ export const fedpeft = ($root.fedpeft = (() => {
       UpdateCommit.prototype.trainedExtents = $util.emptyArray;
 
       /**
+       * UpdateCommit aggregationNorms.
+       * @member {Array.<fedpeft.v1.ITensorNorm>} aggregationNorms
+       * @memberof fedpeft.v1.UpdateCommit
+       * @instance
+       */
+      UpdateCommit.prototype.aggregationNorms = $util.emptyArray;
+
+      /**
        * Creates a new UpdateCommit instance using the specified properties.
        * @function create
        * @memberof fedpeft.v1.UpdateCommit
@@ -4579,6 +4589,13 @@ export const fedpeft = ($root.fedpeft = (() => {
             $root.fedpeft.v1.TrainedExtent.encode(
               message.trainedExtents[i],
               writer.uint32(/* id 6, wireType 2 =*/ 50).fork(),
+              q + 1,
+            ).ldelim();
+        if (message.aggregationNorms != null && message.aggregationNorms.length)
+          for (let i = 0; i < message.aggregationNorms.length; ++i)
+            $root.fedpeft.v1.TensorNorm.encode(
+              message.aggregationNorms[i],
+              writer.uint32(/* id 7, wireType 2 =*/ 58).fork(),
               q + 1,
             ).ldelim();
         return writer;
@@ -4644,6 +4661,14 @@ export const fedpeft = ($root.fedpeft = (() => {
               );
               break;
             }
+            case 7: {
+              if (!(message.aggregationNorms && message.aggregationNorms.length))
+                message.aggregationNorms = [];
+              message.aggregationNorms.push(
+                $root.fedpeft.v1.TensorNorm.decode(reader, reader.uint32(), undefined, long + 1),
+              );
+              break;
+            }
             default:
               reader.skipType(tag & 7, long);
               break;
@@ -4672,6 +4697,143 @@ export const fedpeft = ($root.fedpeft = (() => {
       };
 
       return UpdateCommit;
+    })();
+
+    v1.TensorNorm = (function () {
+      /**
+       * Properties of a TensorNorm.
+       * @memberof fedpeft.v1
+       * @interface ITensorNorm
+       * @property {string|null} [tensor] TensorNorm tensor
+       * @property {number|null} [norm] TensorNorm norm
+       */
+
+      /**
+       * Constructs a new TensorNorm.
+       * @memberof fedpeft.v1
+       * @classdesc Represents a TensorNorm.
+       * @implements ITensorNorm
+       * @constructor
+       * @param {fedpeft.v1.ITensorNorm=} [properties] Properties to set
+       */
+      function TensorNorm(properties) {
+        if (properties)
+          for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__') this[keys[i]] = properties[keys[i]];
+      }
+
+      /**
+       * TensorNorm tensor.
+       * @member {string} tensor
+       * @memberof fedpeft.v1.TensorNorm
+       * @instance
+       */
+      TensorNorm.prototype.tensor = '';
+
+      /**
+       * TensorNorm norm.
+       * @member {number} norm
+       * @memberof fedpeft.v1.TensorNorm
+       * @instance
+       */
+      TensorNorm.prototype.norm = 0;
+
+      /**
+       * Creates a new TensorNorm instance using the specified properties.
+       * @function create
+       * @memberof fedpeft.v1.TensorNorm
+       * @static
+       * @param {fedpeft.v1.ITensorNorm=} [properties] Properties to set
+       * @returns {fedpeft.v1.TensorNorm} TensorNorm instance
+       */
+      TensorNorm.create = function create(properties) {
+        return new TensorNorm(properties);
+      };
+
+      /**
+       * Encodes the specified TensorNorm message. Does not implicitly {@link fedpeft.v1.TensorNorm.verify|verify} messages.
+       * @function encode
+       * @memberof fedpeft.v1.TensorNorm
+       * @static
+       * @param {fedpeft.v1.ITensorNorm} message TensorNorm message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      TensorNorm.encode = function encode(message, writer, q) {
+        if (!writer) writer = $Writer.create();
+        if (q === undefined) q = 0;
+        if (q > $util.recursionLimit) throw Error('max depth exceeded');
+        if (message.tensor != null && Object.hasOwnProperty.call(message, 'tensor'))
+          writer.uint32(/* id 1, wireType 2 =*/ 10).string(message.tensor);
+        if (message.norm != null && Object.hasOwnProperty.call(message, 'norm'))
+          writer.uint32(/* id 2, wireType 1 =*/ 17).double(message.norm);
+        return writer;
+      };
+
+      /**
+       * Decodes a TensorNorm message from the specified reader or buffer.
+       * @function decode
+       * @memberof fedpeft.v1.TensorNorm
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {fedpeft.v1.TensorNorm} TensorNorm
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      TensorNorm.decode = function decode(reader, length, error, long) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (long === undefined) long = 0;
+        if (long > $Reader.recursionLimit) throw Error('maximum nesting depth exceeded');
+        let end, message;
+        if (length === undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = new $root.fedpeft.v1.TensorNorm();
+        while (reader.pos < end) {
+          let tag = reader.uint32();
+          if (tag === error) break;
+          switch (tag >>> 3) {
+            case 1: {
+              message.tensor = reader.string();
+              break;
+            }
+            case 2: {
+              message.norm = reader.double();
+              break;
+            }
+            default:
+              reader.skipType(tag & 7, long);
+              break;
+          }
+        }
+        if (length !== undefined) {
+          if (reader.pos !== end) throw RangeError('index out of range');
+          reader.len = length;
+        }
+        return message;
+      };
+
+      /**
+       * Gets the default type url for TensorNorm
+       * @function getTypeUrl
+       * @memberof fedpeft.v1.TensorNorm
+       * @static
+       * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns {string} The default type url
+       */
+      TensorNorm.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+        if (typeUrlPrefix === undefined) {
+          typeUrlPrefix = 'type.googleapis.com';
+        }
+        return typeUrlPrefix + '/fedpeft.v1.TensorNorm';
+      };
+
+      return TensorNorm;
     })();
 
     v1.UpdateReceipt = (function () {

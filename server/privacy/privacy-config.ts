@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { FedpeftError } from '../../shared/errors.ts';
 import { formatZodError } from '../../shared/config/format-error.ts';
 import { MAX_SECAGG_CLIENTS } from '../../shared/privacy/secagg/config.ts';
+import type { HeldVector } from '../../shared/privacy/secagg/server.ts';
 import type { Strategy } from '../strategies/strategy.ts';
 import { DifferentiallyPrivate } from './dp-strategy.ts';
 import { SecureAggregation } from './secure-aggregation.ts';
@@ -63,6 +64,14 @@ export const privacyConfigSchema = z
         clipRange: z.number().positive('privacy.secureAggregation.clipRange must be > 0').default(8),
         /** f: fixed-point scale 2^f. */
         fractionalBits: z.int().min(0).max(48).default(16),
+        /**
+         * How long the coordinator waits in each of the short phases (advertise keys, share keys, unmask)
+         * before closing it with the clients that answered; the masked-input phase ends at the round deadline.
+         */
+        phaseTimeoutMs: z
+          .int()
+          .min(100, 'privacy.secureAggregation.phaseTimeoutMs must be >= 100')
+          .default(30_000),
       })
       .strict()
       .optional(),
@@ -103,7 +112,12 @@ export function parsePrivacyConfig(input: unknown): PrivacyConfig {
 export function withPrivacy(
   strategy: Strategy,
   input: PrivacyConfigInput | undefined,
-  env: { runId: string; seed: number },
+  env: {
+    runId: string;
+    seed: number;
+    /** Audit hook: every vector a secure round's coordinator holds (tests check none is an individual update). */
+    onVectorHeld?: (held: HeldVector) => void;
+  },
 ): Strategy {
   const config = parsePrivacyConfig(input);
   let out = strategy;
@@ -134,31 +148,9 @@ export function withPrivacy(
       runId: env.runId,
       clipRange: sa.clipRange,
       fractionalBits: sa.fractionalBits,
+      ...(env.onVectorHeld ? { onVectorHeld: env.onVectorHeld } : {}),
       ...(sa.threshold !== undefined ? { threshold: () => sa.threshold as number } : {}),
     });
   }
   return out;
-}
-
-/**
- * What the coordinator's round flow supports today: central DP needs nothing from clients. Distributed and
- * local DP need the client runtime to apply `client/privacy/update-privacy.ts`, and secure aggregation needs
- * the coordinator to route the secagg records to `SecureRound`; until both are wired, accepting those
- * settings would report an ε (or a secrecy) the run does not have, so they are refused.
- */
-export function checkPrivacyWired(config: PrivacyConfig): PrivacyConfig {
-  if (config.secureAggregation) {
-    throw new FedpeftError(
-      'INVALID_CONFIG',
-      'privacy.secureAggregation is not wired into the coordinator round flow yet (the protocol, wire mapping and ' +
-        'wrappers are in server/privacy and client/privacy); remove it, or use privacy.dp with placement central',
-    );
-  }
-  if (config.dp && config.dp.placement !== 'central') {
-    throw new FedpeftError(
-      'INVALID_CONFIG',
-      `privacy.dp.placement ${config.dp.placement} needs client-side noise, which the client runtime does not apply yet; use placement central`,
-    );
-  }
-  return config;
 }

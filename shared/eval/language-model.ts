@@ -41,6 +41,33 @@ export function evaluateLanguageModel(
   return languageModelMetrics(totalNats / tokens, tokens, bytesPerToken);
 }
 
+/**
+ * `evaluateLanguageModel` reading each batch's loss asynchronously (browser GPU backends, where a synchronous
+ * read blocks the page or fails; see shared/train/train-step.ts).
+ */
+export async function evaluateLanguageModelAsync(
+  model: AdaptableModel,
+  batches: Iterable<Batch>,
+  options: EvaluateOptions = {},
+): Promise<LanguageModelMetrics> {
+  const bytesPerToken = options.bytesPerToken ?? 1;
+  if (!(bytesPerToken > 0)) throw new Error(`bytesPerToken must be > 0, got ${bytesPerToken}`);
+  let totalNats = 0;
+  let tokens = 0;
+  for (const batch of batches) {
+    const loss = tf.tidy(() => model.loss(batch));
+    const n = batch.targets.size;
+    try {
+      totalNats += ((await loss.data())[0] as number) * n;
+    } finally {
+      loss.dispose();
+    }
+    tokens += n;
+  }
+  if (tokens === 0) throw new Error('evaluateLanguageModel: no tokens to evaluate (empty batches)');
+  return languageModelMetrics(totalNats / tokens, tokens, bytesPerToken);
+}
+
 /** The derived numbers for a known mean loss. */
 export function languageModelMetrics(loss: number, tokens: number, bytesPerToken = 1): LanguageModelMetrics {
   return { loss, perplexity: Math.exp(loss), bitsPerByte: loss / Math.LN2 / bytesPerToken, tokens };

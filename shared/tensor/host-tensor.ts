@@ -35,6 +35,11 @@ export function toHost(t: tf.Tensor): HostTensor {
   return { shape: [...t.shape], data: t.dataSync<'float32'>().slice() as Float32Array };
 }
 
+/** `toHost` with an asynchronous read (browser GPU backends, where synchronous reads block or fail). */
+export async function toHostAsync(t: tf.Tensor): Promise<HostTensor> {
+  return { shape: [...t.shape], data: (await t.data<'float32'>()).slice() };
+}
+
 export function toHostMap(tensors: Map<string, tf.Tensor>): HostTensorMap {
   const out: HostTensorMap = new Map();
   for (const [name, t] of tensors) out.set(name, toHost(t));

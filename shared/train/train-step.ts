@@ -26,6 +26,39 @@ export function trainStep(
   optimizer: AdamW,
   options: TrainStepOptions = {},
 ): number {
+  checkTrainable(variables);
+  const { value, grads } = tf.variableGrads(() => model.loss(batch), [...variables]);
+  try {
+    return update(value.dataSync()[0] as number, variables, grads, optimizer, options);
+  } finally {
+    value.dispose();
+    tf.dispose(Object.values(grads).filter((g): g is tf.Tensor => g !== null));
+  }
+}
+
+/**
+ * `trainStep` with the loss read asynchronously. On tfjs-backend-webgpu a synchronous read goes through an
+ * OffscreenCanvas copy that blocks the page and, on software adapters, returns zeros and loses the device;
+ * browser clients train with this one. Same maths, same update, same disposal.
+ */
+export async function trainStepAsync(
+  model: AdaptableModel,
+  batch: Batch,
+  variables: readonly tf.Variable[],
+  optimizer: AdamW,
+  options: TrainStepOptions = {},
+): Promise<number> {
+  checkTrainable(variables);
+  const { value, grads } = tf.variableGrads(() => model.loss(batch), [...variables]);
+  try {
+    return update((await value.data())[0] as number, variables, grads, optimizer, options);
+  } finally {
+    value.dispose();
+    tf.dispose(Object.values(grads).filter((g): g is tf.Tensor => g !== null));
+  }
+}
+
+function checkTrainable(variables: readonly tf.Variable[]): void {
   if (variables.length === 0) throw new FedpeftError('NOTHING_TO_TRAIN', 'trainStep: no variables to train');
   const frozen = variables.filter((v) => !v.trainable).map((v) => v.name);
   if (frozen.length) {
@@ -35,30 +68,33 @@ export function trainStep(
         '(base weights need model.setBaseTrainable(true); adapter variables come from adapter.trainableVariables())',
     );
   }
-  const { value, grads } = tf.variableGrads(() => model.loss(batch), [...variables]);
-  try {
-    const loss = value.dataSync()[0] as number;
-    if (!Number.isFinite(loss)) return loss;
-    const pairs: [tf.Variable, tf.Tensor][] = [];
-    const extra: tf.Tensor[] = [];
-    for (const v of variables) {
-      const g = grads[v.name];
-      if (!g) continue; // not on the path from this batch's loss (e.g. an unused head)
-      const prox = options.proximal?.gradient(v) ?? null;
-      if (prox) {
-        const total = tf.add(g, prox);
-        prox.dispose();
-        extra.push(total);
-        pairs.push([v, total]);
-      } else {
-        pairs.push([v, g]);
-      }
+}
+
+/** Applies the gradients unless the loss is not finite; the caller disposes `grads`. */
+function update(
+  loss: number,
+  variables: readonly tf.Variable[],
+  grads: tf.NamedTensorMap,
+  optimizer: AdamW,
+  options: TrainStepOptions,
+): number {
+  if (!Number.isFinite(loss)) return loss;
+  const pairs: [tf.Variable, tf.Tensor][] = [];
+  const extra: tf.Tensor[] = [];
+  for (const v of variables) {
+    const g = grads[v.name];
+    if (!g) continue; // not on the path from this batch's loss (e.g. an unused head)
+    const prox = options.proximal?.gradient(v) ?? null;
+    if (prox) {
+      const total = tf.add(g, prox);
+      prox.dispose();
+      extra.push(total);
+      pairs.push([v, total]);
+    } else {
+      pairs.push([v, g]);
     }
-    optimizer.applyGradients(pairs);
-    tf.dispose(extra);
-    return loss;
-  } finally {
-    value.dispose();
-    tf.dispose(Object.values(grads).filter((g): g is tf.Tensor => g !== null));
   }
+  optimizer.applyGradients(pairs);
+  tf.dispose(extra);
+  return loss;
 }

@@ -245,6 +245,10 @@ export const MetricsSchema = z.object({
   computeMs: n64,
   numClients: n32,
 });
+export const TensorNormSchema = z.object({
+  tensor: name,
+  norm: nonNegative.default(0),
+});
 export const UpdateCommitSchema = z.object({
   roundId: n32,
   transferId,
@@ -252,6 +256,7 @@ export const UpdateCommitSchema = z.object({
   weight: nonNegative.default(0),
   trainMetrics: MetricsSchema.nullable().default(null),
   trainedExtents: list(TrainedExtentSchema, MAX_TENSORS_PER_TRANSFER),
+  aggregationNorms: list(TensorNormSchema, MAX_TENSORS_PER_TRANSFER),
 });
 export const UpdateReceiptSchema = z.object({ roundId: n32, transferId });
 export const GlobalStateSchema = z.object({
@@ -330,6 +335,7 @@ export const MESSAGE_SCHEMAS = {
   TrainedExtent: TrainedExtentSchema,
   Metrics: MetricsSchema,
   UpdateCommit: UpdateCommitSchema,
+  TensorNorm: TensorNormSchema,
   UpdateReceipt: UpdateReceiptSchema,
   GlobalState: GlobalStateSchema,
   SecAggAdvertiseKeys: SecAggAdvertiseKeysSchema,

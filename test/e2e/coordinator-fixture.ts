@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '../../shared/tensor/backend.ts';
 import { parseCoordinatorConfig, type CoordinatorConfigInput } from '../../server/config.ts';
-import { Coordinator } from '../../server/coordinator.ts';
+import { Coordinator, type CoordinatorOptions } from '../../server/coordinator.ts';
 import { MemoryLogger } from '../../server/logger.ts';
 import { describeMethod, type MethodState } from '../../server/method-state.ts';
 import { startSocketIoServer, type RunningServer } from '../../server/transport/socket-io-server.ts';
@@ -51,7 +51,13 @@ export interface Started {
 
 export async function startCoordinator(
   overrides: CoordinatorConfigInput = {},
-  options: { socket?: boolean; dir?: string; resume?: boolean } = {},
+  options: {
+    socket?: boolean;
+    dir?: string;
+    resume?: boolean;
+    /** Secure aggregation audit hook (`CoordinatorOptions.onSecAggVectorHeld`). */
+    onSecAggVectorHeld?: CoordinatorOptions['onSecAggVectorHeld'];
+  } = {},
 ): Promise<Started> {
   await useBackend('cpu');
   const config = parseCoordinatorConfig(merge(BASE_CONFIG, overrides));
@@ -71,6 +77,7 @@ export async function startCoordinator(
     runDir: dir,
     logger,
     resume: options.resume ?? false,
+    ...(options.onSecAggVectorHeld ? { onSecAggVectorHeld: options.onSecAggVectorHeld } : {}),
   });
   const server =
     options.socket === false

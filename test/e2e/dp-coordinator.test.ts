@@ -70,12 +70,18 @@ describe('coordinator with central DP', () => {
     expect(started.logger.records.some((r) => r.event === 'privacy-budget-exhausted')).toBe(true);
   });
 
-  it('refuses privacy settings the round flow cannot honour yet, with the reason', async () => {
+  it('refuses, at start and with the reason, secure aggregation of a method whose rule is not a sum', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedpeft-dp-'));
     try {
       await expect(
-        startCoordinator({ privacy: { dp: { placement: 'distributed' }, secureAggregation: {} } }, { dir }),
-      ).rejects.toThrow(/not wired/);
+        startCoordinator(
+          {
+            method: { name: 'hetlora', config: { r: 4, roles: ['q', 'v'] } },
+            privacy: { dp: { placement: 'distributed' }, secureAggregation: {} },
+          },
+          { dir },
+        ),
+      ).rejects.toThrow(/zero-pad-norm-weighted/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

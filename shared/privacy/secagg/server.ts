@@ -418,10 +418,12 @@ async function reconstruct(
   what: string,
   verify: (secret: Uint8Array) => boolean,
 ): Promise<Uint8Array> {
+  // `shamir-secret-sharing` accepts only exact Uint8Arrays (it checks the constructor), while shares decoded
+  // from frames in Node are Buffer views: copy those into plain Uint8Arrays.
+  const plain = shares.map((s) => (s.constructor === Uint8Array ? s : Uint8Array.from(s)));
   // The Shamir x coordinate is the last byte; distinct honest shares never repeat it.
   const byX = new Map<number, Uint8Array>();
-  for (const s of shares)
-    if (!byX.has(s[SHARE_BYTES - 1] as number)) byX.set(s[SHARE_BYTES - 1] as number, s);
+  for (const s of plain) if (!byX.has(s[SHARE_BYTES - 1] as number)) byX.set(s[SHARE_BYTES - 1] as number, s);
   const unique = [...byX.values()];
   if (unique.length < t) {
     throw secAggError(

@@ -1,0 +1,149 @@
+/**
+ * `fedpeft simulate`: run a scenario (a preset or a YAML file) as a simulated federation — the real
+ * coordinator and client runtimes over loopback sockets or in-process links — with the live per-round table,
+ * and a run folder with metrics.jsonl, summary.json, report.md and plots. `npm start` is
+ * `fedpeft simulate --preset quickstart`.
+ */
+import type { Command } from 'commander';
+import { selectBackend } from '../../shared/tensor/backend.ts';
+import { FedpeftError } from '../../shared/errors.ts';
+import { loadScenario } from '../../simulations/load-scenario.ts';
+import type { Override } from '../../simulations/scenario-overrides.ts';
+import { simulate } from '../../simulations/simulate.ts';
+import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
+import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts';
+import { progressBar, withInterrupt } from './pretrain.ts';
+import type { CliCommand } from './registry.ts';
+
+interface SimulateFlags {
+  preset?: string;
+  compare?: string;
+  set: string[];
+  transport?: string;
+  out?: string;
+  json?: boolean;
+}
+
+/** Flags that are scenario fields, as `--set` overrides (applied after the file's own values). */
+export function flagOverrides(flags: SimulateFlags): Array<string | Override> {
+  const out: Array<string | Override> = [...flags.set];
+  if (flags.transport !== undefined) {
+    if (flags.transport !== 'sockets' && flags.transport !== 'in-process')
+      throw new FedpeftError(
+        'INVALID_FLAG',
+        `--transport must be sockets or in-process, got '${flags.transport}'`,
+      );
+    out.push(`transport=${flags.transport}`);
+  }
+  if (flags.out !== undefined) out.push({ path: ['output', 'dir'], value: flags.out });
+  if (flags.compare !== undefined) {
+    const methods = flags.compare
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m !== '');
+    if (methods.length === 0)
+      throw new FedpeftError('INVALID_FLAG', '--compare needs methods, e.g. --compare pica,lora');
+    out.push({ path: ['compare', 'methods'], value: methods });
+  }
+  return out;
+}
+
+/** A progress bar for a first-use pretraining of the base (on stderr; the table goes to stdout). */
+function pretrainProgress(): { events: PretrainEvents; stop(): void } {
+  let bar: ReturnType<typeof progressBar> | undefined;
+  return {
+    events: {
+      onStart: () => {
+        bar = progressBar('pretraining the base [{bar}] {percentage}% | loss {loss} | ETA {eta_formatted}');
+      },
+      onStep: (info) =>
+        bar?.bar.update(Math.round(info.fractionDone * 1000), { loss: info.lossEma.toFixed(3) }),
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+async function run(
+  scenarioRef: string | undefined,
+  flags: SimulateFlags,
+  backendFlag?: string,
+): Promise<void> {
+  if (scenarioRef !== undefined && flags.preset !== undefined)
+    throw new FedpeftError('INVALID_FLAG', 'give a scenario file or --preset, not both');
+  const ref = scenarioRef ?? flags.preset;
+  if (ref === undefined)
+    throw new FedpeftError(
+      'INVALID_FLAG',
+      'name a scenario: fedpeft simulate <scenario.yaml> or --preset quickstart',
+    );
+  const { scenario } = loadScenario(ref, flagOverrides(flags));
+  const backend = await selectBackend({ force: backendFlag });
+  // With --json the table and progress lines go to stderr, so stdout is one JSON object.
+  const write = flags.json
+    ? (t: string) => void process.stderr.write(t)
+    : (t: string) => void process.stdout.write(t);
+  write(`fedpeft simulate ${scenario.name}: backend ${backend.chosen}${backend.forced ? ' (forced)' : ''}\n`);
+  const progress = pretrainProgress();
+  const runner = new ScenarioFleetRunner({ pretrainEvents: progress.events });
+  try {
+    const result = await withInterrupt((signal) => simulate(runner, scenario, { write, signal }));
+    if (flags.json) {
+      process.stdout.write(
+        `${JSON.stringify(
+          {
+            report: result.reportPath,
+            ...(result.comparisonDir ? { comparison: result.comparisonDir } : {}),
+            runs: result.runs.map((r) => ({ dir: r.dir, summary: r.summary })),
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    }
+  } finally {
+    progress.stop();
+  }
+}
+
+export const simulateCommand: CliCommand = {
+  name: 'simulate',
+  register(program: Command) {
+    program
+      .command('simulate')
+      .description(
+        'run a simulated federation from a scenario (coordinator + client workers) and write a report',
+      )
+      .argument('[scenario]', 'scenario YAML file (or a preset name)')
+      .option(
+        '--preset <name>',
+        'a shipped scenario: quickstart, spam-personalization, heterogeneous-devices, compare-methods',
+      )
+      .option('--compare <methods>', 'run once per method and write a comparison report, e.g. pica,lora,cla')
+      .option(
+        '--set <key=value>',
+        'override a scenario field (repeatable), e.g. --set training.rounds=3',
+        (value: string, previous: string[]) => [...previous, value],
+        [] as string[],
+      )
+      .option('--transport <kind>', 'sockets (real loopback socket.io) or in-process (large fleets)')
+      .option('--out <dir>', 'parent folder of the run folder (default: runs)')
+      .option('--json', 'print the run summaries as one JSON object on stdout (the table goes to stderr)')
+      .addHelpText(
+        'after',
+        [
+          '',
+          'Examples:',
+          '  fedpeft simulate --preset quickstart            # what `npm start` runs',
+          '  fedpeft simulate my-scenario.yaml --set training.rounds=3 --set seed=1',
+          '  fedpeft simulate --preset quickstart --compare pica,lora,ffa-lora',
+          '  fedpeft simulate --preset quickstart --transport in-process --out /tmp/runs --json',
+          '',
+          'The run folder (runs/<id>/) holds metrics.jsonl, summary.json, clients.json, report.md and SVG plots;',
+          'adapters/round-<N>.safetensors feed `fedpeft export`.',
+        ].join('\n'),
+      )
+      .action(async (scenario: string | undefined, flags: SimulateFlags, cmd: Command) => {
+        await run(scenario, flags, cmd.optsWithGlobals<{ backend?: string }>().backend);
+      });
+  },
+};

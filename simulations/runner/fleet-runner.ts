@@ -1,0 +1,638 @@
+/**
+ * The fleet runner: one scenario's federation, end to end, with the production coordinator and client code.
+ *
+ *   base        the pretrained base from the cache (pretrained on first use), or the seeded initialisation
+ *   clients     the corpus partitioned as the scenario says; every client's held-out documents scored by the
+ *               base before training, by each round's global state, and by its own personal adapter
+ *   rounds      the device model decides who is online (availability, memory fit) and who drops out; a seeded
+ *               sampler (scenario.strategy.sampling, by client id) picks the round's participants; they run as
+ *               real `ClientRuntime`s — in worker processes over loopback socket.io (`transport: sockets`) or
+ *               in this process over in-memory links (`transport: in-process`) — against a real `Coordinator`
+ *   recording   per-round metrics through the recorder, the global state of every round saved for `export`
+ *
+ * Who takes part in a round is decided here, not by the coordinator's own sampler: the coordinator samples
+ * among *connected sessions by session id*, and session ids are random secrets, so its draw is not
+ * reproducible from the run seed, and it cannot see device availability. So each round is one coordinator
+ * "segment": a `Coordinator` resumed from the previous round's checkpoint (its documented crash-resume path:
+ * global state, strategy and DP-accountant state, sessions) with `minClients` = the participants and
+ * `fraction` 1, so the round starts exactly when this round's participants have joined and includes exactly
+ * them. Clients resume their sessions from their state stores, as a restarted device would.
+ *
+ * Memory: only the round's participants hold a model (see virtual-client-host.ts); between rounds a client is
+ * its state snapshot, kept here. Reproducible: participants, dropouts and every client's batches come from the
+ * seed; aggregation is the coordinator's float64 running sum (order-independent up to rounding).
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { tf } from '../../shared/tensor/tf.ts';
+import { FedpeftError, isFedpeftError } from '../../shared/errors.ts';
+import { serializeSafetensors } from '../../shared/model/safetensors.ts';
+import { asBuffer } from '../../shared/model/checkpoint.ts';
+import { hostTensorSize, type HostTensorMap } from '../../shared/tensor/host-tensor.ts';
+import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts';
+import { parseCoordinatorConfig, type CoordinatorConfig } from '../../server/config.ts';
+import { Coordinator } from '../../server/coordinator.ts';
+import { newSecret } from '../../server/client-session.ts';
+import type { Logger } from '../../server/logger.ts';
+import { describeMethod, type MethodState } from '../../server/method-state.ts';
+import type { RoundSummary } from '../../server/metrics-log.ts';
+import { ClientSampler } from '../../server/strategies/client-sampler.ts';
+import { connectInProcess } from '../../server/transport/in-process.ts';
+import { startSocketIoServer, type RunningServer } from '../../server/transport/socket-io-server.ts';
+import { DeviceFleet, type TrainingFootprint } from '../devices.ts';
+import type { Scenario } from '../scenario.ts';
+import type { FleetRunner, FleetRunOptions, FleetRunResult } from '../simulate.ts';
+import type { ClientResultInput, RoundMetricsInput } from '../report/run-records.ts';
+import { loadBaseWeights, resolveBase } from './base-model.ts';
+import { snapshotBytes, type ClientStateSnapshot } from './compact-state-store.ts';
+import { clientLmData, federationClients, scenarioContextLength } from './federation-data.ts';
+import { FederationEvaluator, pooledPerplexity, type ClientScore } from './federation-evaluator.ts';
+import { VirtualClientHost, type ClientAssignment, type ClientRoundReport } from './virtual-client-host.ts';
+import { WorkerPool } from './worker-pool.ts';
+import { ADAPTER_FILE, adapterRoundFile, type RunAdapterRecord } from './run-adapter.ts';
+
+export interface FleetRunnerOptions {
+  /** Progress of a first-use pretraining of the base (the CLI draws a progress bar). */
+  pretrainEvents?: PretrainEvents;
+  /** Called after every round with fleet statistics (tests and the fleet benchmark read them). */
+  onRoundStats?: (stats: FleetRoundStats) => void;
+}
+
+export interface FleetRoundStats {
+  round: number;
+  participants: number;
+  /** Most models with an adapter alive at once in any one client process so far. */
+  peakTrainers: number;
+  /** Client state snapshots kept between rounds (one per client that has taken part). */
+  storedClients: number;
+  storedStateBytes: number;
+  rssBytes: number;
+  roundSeconds: number;
+}
+
+/** Where the coordinator's own files (checkpoints, sessions) go inside the run folder. */
+export const COORDINATOR_DIR = 'coordinator';
+/** Real-time safety net for a round (the scenario's deadline is simulated time, applied by the device model). */
+const ROUND_TIMEOUT_MS = 30 * 60_000;
+/** How long a round may wait for its participants to connect before the run fails. */
+const START_TIMEOUT_MS = 120_000;
+
+/** Roughly what one training step keeps alive per layer: a dozen [B, T, d]-sized activations (float32). */
+function footprintOf(
+  scenario: Scenario,
+  baseParams: number,
+  method: MethodState,
+  trainable: number,
+): TrainingFootprint {
+  const size = scenario.model.overrides;
+  const d = Number(size.dModel ?? 0) || 96;
+  const layers = Number(size.layers ?? 0) || 2;
+  const T = scenarioContextLength(scenario);
+  const r = typeof method.methodConfig.r === 'number' ? method.methodConfig.r : 1;
+  return {
+    baseParams,
+    activationBytes: 12 * scenario.training.batchSize * T * d * layers * 4,
+    adapterParamsPerRank: trainable / r,
+    maxRank: r,
+  };
+}
+
+function meanOf(values: Array<number | null>): number | null {
+  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function coordinatorConfig(
+  scenario: Scenario,
+  runId: string,
+  coordinatorRound: number,
+  participants: number,
+  clientCount: number,
+  token: string,
+): CoordinatorConfig {
+  const dp = scenario.privacy.dp;
+  return parseCoordinatorConfig({
+    run: { id: runId, seed: scenario.seed, rounds: coordinatorRound },
+    model: { name: scenario.model.name, config: scenario.model.overrides },
+    method: { name: scenario.method.name, config: scenario.method.config },
+    strategy: { ...scenario.strategy, sampling: { fraction: 1, minClients: participants } },
+    privacy: dp
+      ? {
+          dp: {
+            placement: dp.placement,
+            clipNorm: dp.clipNorm,
+            ...(dp.adaptiveClipping ? { adaptiveClipping: dp.adaptiveClipping } : {}),
+            noiseMultiplier: dp.noiseMultiplier,
+            targetDelta: dp.targetDelta,
+            ...(dp.epsilonBudget !== undefined ? { epsilonBudget: dp.epsilonBudget } : {}),
+            // The sampling rate the accountant uses is participants / population: the whole fleet.
+            population: clientCount,
+            // Reproducible from the run seed, like everything else in a simulation.
+            noiseSource: 'seeded',
+          },
+        }
+      : {},
+    round: {
+      deadlineMs: ROUND_TIMEOUT_MS,
+      dropAfterMs: 50,
+      localSteps: scenario.training.localSteps,
+      batchSize: scenario.training.batchSize,
+      learningRate: scenario.training.learningRate,
+      evaluatePersonal: scenario.evaluation.personal,
+    },
+    transport: { host: '127.0.0.1', port: 0 },
+    auth: { tokens: [token] },
+    checkpoint: { journal: false, keep: 1 },
+    dashboard: { enabled: false },
+  });
+}
+
+/** Forwards the coordinator's warnings and errors (protocol errors, refused joins) to the run log. */
+function coordinatorLogger(log: (line: string) => void): Logger {
+  return {
+    log(level, event, fields) {
+      if (level === 'warn' || level === 'error')
+        log(`coordinator ${level}: ${event} ${JSON.stringify(fields ?? {}).slice(0, 300)}`);
+    },
+  };
+}
+
+interface Executor {
+  runRound(
+    assignments: ClientAssignment[],
+    coordinator: Coordinator,
+    url: string,
+  ): Promise<{
+    reports: ClientRoundReport[];
+    peakTrainers: number;
+    rssBytes: number;
+  }>;
+  close(): Promise<void>;
+}
+
+export class ScenarioFleetRunner implements FleetRunner {
+  constructor(private readonly options: FleetRunnerOptions = {}) {}
+
+  async run({ scenario, recorder, log, signal }: FleetRunOptions): Promise<FleetRunResult> {
+    const startedAt = new Date();
+    const wallStart = performance.now();
+    if (scenario.privacy.secureAggregation) {
+      throw new FedpeftError(
+        'UNSUPPORTED_SCENARIO',
+        'privacy.secureAggregation is not wired into the client runtime yet, so the simulator cannot run it; ' +
+          'remove the block (differential privacy alone works)',
+      );
+    }
+    scenarioContextLength(scenario); // classification scenarios fail here, before any work
+    const clients = federationClients(scenario);
+    for (const w of clients.warnings) log(`data: ${w}`);
+    log(
+      `clients: ${clients.ids.length} (${scenario.data.dataset}, ${scenario.data.partition.kind} partition)`,
+    );
+
+    const base = await resolveBase(scenario, {
+      log,
+      ...(this.options.pretrainEvents ? { pretrainEvents: this.options.pretrainEvents } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    log(`base: ${base.description}`);
+    const baseWeights = await loadBaseWeights(base.dir);
+    const backend = tf.getBackend() === 'wasm' ? 'wasm' : 'cpu';
+
+    const method = describeMethod({
+      model: scenario.model.name,
+      modelConfig: scenario.model.overrides,
+      method: scenario.method.name,
+      methodConfig: scenario.method.config,
+      seed: scenario.seed,
+    });
+    const roundsPerLink = parseCoordinatorConfig({}).method.roundsPerLink;
+    const evaluator = FederationEvaluator.create({
+      model: scenario.model.name,
+      modelConfig: scenario.model.overrides,
+      method: scenario.method.name,
+      methodConfig: scenario.method.config,
+      seed: scenario.seed,
+      baseWeights,
+      roundsPerLink,
+    });
+    const runDir = recorder.dir;
+    const coordinatorDir = join(runDir, COORDINATOR_DIR);
+    const token = newSecret();
+    const serverLabel = `fleet:${recorder.runId}`;
+    let executor: Executor | undefined;
+    try {
+      const data = new Map(clients.ids.map((id) => [id, clientLmData(scenario, clients.byId.get(id)!)]));
+      const sharedParams = [...method.initialShared.values()].reduce(
+        (s, t) => s + hostTensorSize(t.shape),
+        0,
+      );
+      const trainableParams = evaluator.trainableParams();
+      const baseParams = evaluator.baseParams();
+      const fleet = new DeviceFleet(
+        scenario.devices,
+        clients.ids,
+        scenario.seed,
+        footprintOf(scenario, baseParams, method, trainableParams),
+      );
+      const sampler = new ClientSampler(scenario.strategy.sampling, scenario.seed);
+      const globalBytes = sharedParams * 4;
+
+      await mkdir(join(runDir, 'adapters'), { recursive: true });
+      await writeFileAtomic(
+        join(runDir, ADAPTER_FILE),
+        `${JSON.stringify(
+          {
+            format: 'fedpeft-run-adapter',
+            method: scenario.method.name,
+            methodConfig: method.methodConfig,
+            model: scenario.model.name,
+            modelConfig: scenario.model.overrides,
+            seed: scenario.seed,
+            baseDir: base.dir,
+            rounds: [],
+          } satisfies RunAdapterRecord,
+          null,
+          2,
+        )}\n`,
+      );
+
+      log('scoring the base on every client’s held-out documents');
+      const baseScores = new Map<string, ClientScore>();
+      for (const id of clients.ids) baseScores.set(id, evaluator.score(data.get(id)!));
+      const basePpl = pooledPerplexity(baseScores.values())!.ppl;
+      log(`base perplexity on held-out ${scenario.data.dataset}: ${basePpl.toFixed(3)}`);
+
+      executor = await this.startExecutor(scenario, base.dir, backend, token, serverLabel, log);
+      const states = new Map<string, ClientStateSnapshot>();
+      const participated = new Map<string, number>();
+      const lastPersonal = new Map<string, ClientScore>();
+      let lastGlobalScores: Map<string, ClientScore> | null = null;
+      let global: HostTensorMap = method.initialShared;
+      let coordinatorRound = 0;
+      let bytesUpTotal = 0;
+      let bytesDownTotal = 0;
+      let lastEpsilon: number | null = null;
+      let completedRounds = 0;
+      const savedRounds: number[] = [];
+
+      for (let round = 1; round <= scenario.training.rounds; round++) {
+        if (signal?.aborted) {
+          log(`interrupted before round ${round}`);
+          break;
+        }
+        const roundStart = performance.now();
+        const available = fleet.available(round);
+        let participants: string[];
+        try {
+          participants = sampler.sample(
+            available.map((id) => ({ id })),
+            round,
+          );
+        } catch (err) {
+          if (!(isFedpeftError(err) && err.code === 'STRATEGY_NOT_ENOUGH_CLIENTS')) throw err;
+          participants = available;
+          log(
+            `round ${round}: only ${available.length} client(s) online, fewer than sampling.minClients; ` +
+              (available.length > 0 ? 'training with all of them' : 'the round is skipped'),
+          );
+        }
+        if (participants.length === 0) {
+          await recorder.recordRound({
+            round,
+            participants: 0,
+            completed: 0,
+            dropped: 0,
+            train_loss: null,
+            global_val_loss: null,
+            global_val_ppl: null,
+            global_val_accuracy: null,
+            personal_val_loss: null,
+            personal_val_ppl: null,
+            personal_val_accuracy: null,
+            bytes_up: 0,
+            bytes_down: 0,
+            round_s: (performance.now() - roundStart) / 1000,
+            simulated_round_s: 0,
+          });
+          continue;
+        }
+        const deadline = scenario.training.deadlineSeconds;
+        const assignments: ClientAssignment[] = participants.map((id) => {
+          const cls = fleet.deviceOf(id);
+          const state = states.get(id);
+          return {
+            clientId: id,
+            dropout: fleet.draw(round, id).dropsOut,
+            ...(deadline !== undefined
+              ? {
+                  deadline: {
+                    seconds: deadline,
+                    speed: cls.speed,
+                    transferSeconds:
+                      cls.latencyMs / 500 +
+                      (globalBytes * 8) / (cls.downMbps * 1e6) +
+                      (globalBytes * 8) / (cls.upMbps * 1e6),
+                  },
+                }
+              : {}),
+            ...(state ? { state } : {}),
+          };
+        });
+
+        coordinatorRound++;
+        const outcome = await this.runSegment({
+          scenario,
+          method,
+          executor,
+          assignments,
+          runId: recorder.runId,
+          coordinatorDir,
+          coordinatorRound,
+          clientCount: clients.ids.length,
+          token,
+          log,
+        });
+        for (const r of outcome.reports) states.set(r.clientId, r.state);
+        const failed = outcome.reports.filter((r) => r.outcome === 'error');
+        if (failed.length > 0) {
+          throw new FedpeftError(
+            'SIMULATION_FAILED',
+            `round ${round}: ${failed.length} client(s) failed: ` +
+              failed
+                .map((f) => `${f.clientId}: ${f.error ?? 'unknown error'}`)
+                .join('; ')
+                .slice(0, 1000),
+          );
+        }
+        if (!outcome.summary) {
+          log(`round ${round}: the coordinator ended the run before it (privacy budget exhausted)`);
+          break;
+        }
+        completedRounds = round;
+        global = outcome.global;
+        await writeFileAtomic(join(runDir, adapterRoundFile(round)), asBuffer(serializeSafetensors(global)));
+        savedRounds.push(round);
+        evaluator.advance(round, global);
+
+        const completed = outcome.reports.filter((r) => r.outcome === 'completed');
+        for (const r of completed) {
+          participated.set(r.clientId, (participated.get(r.clientId) ?? 0) + 1);
+          if (r.personalValLoss !== null)
+            lastPersonal.set(r.clientId, { loss: r.personalValLoss, tokens: r.validationTokens });
+        }
+        const evaluate = round % scenario.evaluation.every === 0 || round === scenario.training.rounds;
+        let globalPooled: { loss: number; ppl: number } | null = null;
+        if (evaluate) {
+          const ids = scenario.evaluation.global === 'all' ? clients.ids : participants;
+          const scores = new Map<string, ClientScore>();
+          for (const id of ids) scores.set(id, evaluator.score(data.get(id)!));
+          globalPooled = pooledPerplexity(scores.values());
+          if (scenario.evaluation.global === 'all') lastGlobalScores = scores;
+        }
+        const personalPooled = scenario.evaluation.personal
+          ? pooledPerplexity(
+              completed
+                .filter((r) => r.personalValLoss !== null)
+                .map((r) => ({ loss: r.personalValLoss!, tokens: r.validationTokens })),
+            )
+          : null;
+        const simulated = fleet.simulateRound(
+          round,
+          outcome.reports.map((r) => ({
+            clientId: r.clientId,
+            measuredComputeSeconds: r.computeMs / 1000,
+            bytesDown: r.bytesDown,
+            bytesUp: r.bytesUp,
+          })),
+          deadline,
+        );
+        const bytesUp = outcome.reports.reduce((s, r) => s + r.bytesUp, 0);
+        const bytesDown = outcome.reports.reduce((s, r) => s + r.bytesDown, 0);
+        bytesUpTotal += bytesUp;
+        bytesDownTotal += bytesDown;
+        const epsilon = outcome.summary.strategy.dpEpsilon;
+        if (epsilon !== undefined) lastEpsilon = epsilon;
+        const dropped = outcome.reports.filter((r) => r.outcome !== 'completed');
+        const roundSeconds = (performance.now() - roundStart) / 1000;
+        const metrics: RoundMetricsInput = {
+          round,
+          participants: participants.length,
+          completed: outcome.summary.participants,
+          dropped: dropped.length,
+          dropped_clients: dropped.map((r) => ({
+            client_id: r.clientId,
+            reason: r.outcome as 'dropout' | 'deadline' | 'error',
+          })),
+          train_loss: meanOf(completed.map((r) => r.trainLoss)),
+          global_val_loss: globalPooled?.loss ?? null,
+          global_val_ppl: globalPooled?.ppl ?? null,
+          global_val_accuracy: null,
+          personal_val_loss: personalPooled?.loss ?? null,
+          personal_val_ppl: personalPooled?.ppl ?? null,
+          personal_val_accuracy: null,
+          bytes_up: bytesUp,
+          bytes_down: bytesDown,
+          round_s: roundSeconds,
+          simulated_round_s: simulated.roundSeconds,
+          epsilon: epsilon ?? null,
+          delta: epsilon !== undefined ? (scenario.privacy.dp?.targetDelta ?? null) : null,
+        };
+        await recorder.recordRound(metrics);
+        let storedBytes = 0;
+        for (const s of states.values()) storedBytes += snapshotBytes(s);
+        this.options.onRoundStats?.({
+          round,
+          participants: participants.length,
+          peakTrainers: outcome.peakTrainers,
+          storedClients: states.size,
+          storedStateBytes: storedBytes,
+          rssBytes: Math.max(process.memoryUsage().rss, outcome.rssBytes),
+          roundSeconds,
+        });
+      }
+
+      await this.recordSavedRounds(runDir, savedRounds);
+      if (!lastGlobalScores || lastGlobalScores.size !== clients.ids.length) {
+        lastGlobalScores = new Map(clients.ids.map((id) => [id, evaluator.score(data.get(id)!)]));
+      }
+      const finalScores = lastGlobalScores;
+      const finalGlobal = pooledPerplexity(finalScores.values());
+      const finalPersonal = pooledPerplexity(lastPersonal.values());
+      const clientResults: ClientResultInput[] = clients.ids.map((id) => ({
+        client_id: id,
+        device_class: fleet.deviceOf(id).name,
+        rounds_participated: participated.get(id) ?? 0,
+        base_ppl: Math.exp(baseScores.get(id)!.loss),
+        global_ppl: Math.exp(finalScores.get(id)!.loss),
+        personal_ppl: lastPersonal.has(id) ? Math.exp(lastPersonal.get(id)!.loss) : null,
+      }));
+      return {
+        summary: {
+          scenario: scenario.name,
+          task: 'language-model',
+          method: scenario.method.name,
+          strategy: scenario.strategy.name,
+          seed: scenario.seed,
+          clients: clients.ids.length,
+          rounds: completedRounds,
+          base_ppl: basePpl,
+          final_global_ppl: finalGlobal?.ppl ?? basePpl,
+          final_personal_ppl: finalPersonal?.ppl ?? null,
+          bytes_up: bytesUpTotal,
+          bytes_down: bytesDownTotal,
+          wall_s: (performance.now() - wallStart) / 1000,
+          trainable_params: trainableParams,
+          shared_params: sharedParams,
+          epsilon: lastEpsilon,
+          delta: lastEpsilon !== null ? (scenario.privacy.dp?.targetDelta ?? null) : null,
+          started_at: startedAt.toISOString(),
+          finished_at: new Date().toISOString(),
+        },
+        clients: clientResults,
+      };
+    } finally {
+      await executor?.close();
+      evaluator.dispose();
+      // Checkpoints were only the hand-over between round segments; the run keeps adapters/round-N files.
+      await rm(join(coordinatorDir, 'checkpoints'), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private async recordSavedRounds(runDir: string, rounds: number[]): Promise<void> {
+    const path = join(runDir, ADAPTER_FILE);
+    const record = JSON.parse(await readFile(path, 'utf8')) as RunAdapterRecord;
+    await writeFileAtomic(path, `${JSON.stringify({ ...record, rounds }, null, 2)}\n`);
+  }
+
+  private async startExecutor(
+    scenario: Scenario,
+    baseDir: string | null,
+    backend: 'cpu' | 'wasm',
+    token: string,
+    serverLabel: string,
+    log: (line: string) => void,
+  ): Promise<Executor> {
+    if (scenario.transport === 'sockets') {
+      log(`starting ${scenario.workers} client worker process(es) (${backend} backend)`);
+      const pool = await WorkerPool.start({
+        workers: scenario.workers,
+        scenario,
+        baseDir,
+        backend,
+        token,
+        serverLabel,
+      });
+      return {
+        runRound: async (assignments, _coordinator, url) => {
+          const r = await pool.runRound(assignments, url);
+          return {
+            reports: r.reports,
+            peakTrainers: r.peakTrainers,
+            rssBytes: Math.max(0, ...r.workerRssBytes),
+          };
+        },
+        close: () => pool.close(),
+      };
+    }
+    const host = new VirtualClientHost({
+      scenario,
+      baseWeights: await loadBaseWeights(baseDir),
+      token,
+      serverLabel,
+    });
+    return {
+      runRound: async (assignments, coordinator) => {
+        const reports = await host.runRound(assignments, () =>
+          Promise.resolve(connectInProcess(coordinator, 'fleet')),
+        );
+        return { reports, peakTrainers: host.trainerCounts.peak, rssBytes: process.memoryUsage().rss };
+      },
+      close: () => Promise.resolve(),
+    };
+  }
+
+  /** One round as a coordinator segment: resume, wait for exactly the participants, run, checkpoint, stop. */
+  private async runSegment(args: {
+    scenario: Scenario;
+    method: MethodState;
+    executor: Executor;
+    assignments: ClientAssignment[];
+    runId: string;
+    coordinatorDir: string;
+    coordinatorRound: number;
+    clientCount: number;
+    token: string;
+    log: (line: string) => void;
+  }): Promise<{
+    reports: ClientRoundReport[];
+    summary: RoundSummary | null;
+    global: HostTensorMap;
+    peakTrainers: number;
+    rssBytes: number;
+  }> {
+    const config = coordinatorConfig(
+      args.scenario,
+      args.runId,
+      args.coordinatorRound,
+      args.assignments.length,
+      args.clientCount,
+      args.token,
+    );
+    await mkdir(args.coordinatorDir, { recursive: true });
+    const logger = coordinatorLogger(args.log);
+    const coordinator = await Coordinator.create({
+      config,
+      method: args.method,
+      runId: args.runId,
+      runDir: args.coordinatorDir,
+      logger,
+      resume: args.coordinatorRound > 1,
+    });
+    let server: RunningServer | undefined;
+    try {
+      let url = 'in-process';
+      if (args.scenario.transport === 'sockets') {
+        server = await startSocketIoServer(coordinator, {
+          host: '127.0.0.1',
+          port: 0,
+          adminToken: newSecret(),
+          dashboard: { enabled: false },
+          logger,
+        });
+        url = server.url;
+      }
+      let summary: RoundSummary | null = null;
+      coordinator.onRound((s) => (summary = s));
+      coordinator.start();
+      // Safety net: the round starts only once every participant is connected; one that vanished before
+      // that (a bug, a crashed worker) would leave the rest waiting forever.
+      let waitingSince = Date.now();
+      const watchdog = setInterval(() => {
+        const status = coordinator.status();
+        if (status.activeRound !== null || status.phase === 'finished') waitingSince = Date.now();
+        else if (Date.now() - waitingSince > START_TIMEOUT_MS) {
+          args.log(
+            `round segment ${args.coordinatorRound}: only ${status.clients.connected} of ` +
+              `${args.assignments.length} participants connected after ${START_TIMEOUT_MS / 1000} s; giving up`,
+          );
+          clearInterval(watchdog);
+          void coordinator.stop('participants did not all connect');
+        }
+      }, 1_000);
+      const result = await args.executor
+        .runRound(args.assignments, coordinator, url)
+        .finally(() => clearInterval(watchdog));
+      if (result.reports.some((r) => r.outcome === 'error')) {
+        await coordinator.stop('a client failed');
+        return { ...result, summary: null, global: coordinator.globalState() };
+      }
+      await coordinator.whenFinished();
+      return { ...result, summary, global: coordinator.globalState() };
+    } finally {
+      await coordinator.stop('round segment over');
+      await server?.close();
+    }
+  }
+}
