@@ -37,6 +37,12 @@ const tensorMap = fc
   .map((entries) => new Map(entries) as HostTensorMap);
 
 describe('safetensors', () => {
+  it('keeps a tensor named __proto__ (found by the property test: names are untrusted strings)', () => {
+    const tensors: HostTensorMap = new Map([['__proto__', { shape: [2], data: Float32Array.from([1, 2]) }]]);
+    const back = parseSafetensors(serializeSafetensors(tensors, { __proto__: 'x' } as Record<string, string>));
+    expect(Array.from(back.tensors.get('__proto__')!.data)).toEqual([1, 2]);
+  });
+
   it('round-trips any set of F32 tensors and metadata exactly (property)', () => {
     fc.assert(
       fc.property(

@@ -102,7 +102,7 @@ export function parseSafetensorsHeader(
   }
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const entries: Entry[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === METADATA_KEY) {
@@ -246,7 +246,9 @@ export function serializeSafetensors(
   tensors: HostTensorMap,
   metadata: Record<string, string> = {},
 ): Uint8Array {
-  const header: Record<string, unknown> = {};
+  // A null-prototype object: a tensor may legitimately be named `__proto__` (names are untrusted strings), and
+  // on a plain object that assignment would set the prototype instead of adding the entry.
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (Object.keys(metadata).length > 0) header[METADATA_KEY] = metadata;
   let offset = 0;
   for (const [name, t] of tensors) {
