@@ -11,7 +11,13 @@ const bin = fileURLToPath(new URL('../../bin/fedpeft.js', import.meta.url));
 describe('backend selection', () => {
   it('probes every candidate and chooses the first available one, with reasons', async () => {
     const report = await selectBackend({ probeAll: true });
-    expect(report.candidates.map((c) => c.name)).toEqual(['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu']);
+    expect(report.candidates.map((c) => c.name)).toEqual([
+      'tfjs-node-gpu',
+      'tfjs-node',
+      'webgpu',
+      'wasm',
+      'cpu',
+    ]);
     for (const c of report.candidates) expect(c.reason.length).toBeGreaterThan(5);
     // WebGPU in Node is probed and reported but never auto-chosen (see NODE_WEBGPU_NOT_AUTO in backend.ts).
     const firstAvailable = report.candidates.find((c) => c.available && c.name !== 'webgpu');
@@ -36,7 +42,9 @@ describe('backend selection', () => {
   });
 
   it('rejects unknown names with the list of valid ones', () => {
-    expect(() => parseBackendName('tpu')).toThrow(/Valid backends: tfjs-node-gpu, tfjs-node, webgpu, webgl, wasm, cpu/);
+    expect(() => parseBackendName('tpu')).toThrow(
+      /Valid backends: tfjs-node-gpu, tfjs-node, webgpu, webgl, wasm, cpu/,
+    );
     expect(parseBackendName('NODE')).toBe('tfjs-node');
   });
 });
@@ -44,7 +52,10 @@ describe('backend selection', () => {
 describe('fedpeft doctor', () => {
   it('--json reports the chosen backend and a reason for every candidate', async () => {
     const { stdout } = await run(process.execPath, [bin, 'doctor', '--json'], { timeout: 60_000 });
-    const report = JSON.parse(stdout) as { chosen: string; candidates: { name: string; available: boolean; reason: string }[] };
+    const report = JSON.parse(stdout) as {
+      chosen: string;
+      candidates: { name: string; available: boolean; reason: string }[];
+    };
     expect(report.candidates.length).toBe(5);
     for (const c of report.candidates) {
       expect(typeof c.available).toBe('boolean');
@@ -61,9 +72,9 @@ describe('fedpeft doctor', () => {
       timeout: 60_000,
     });
     expect((JSON.parse(stdout) as { chosen: string }).chosen).toBe('cpu');
-    const err = await run(process.execPath, [bin, '--backend', 'no-such', 'doctor'], { timeout: 60_000 }).catch(
-      (e: { code: number; stderr: string }) => e,
-    );
+    const err = await run(process.execPath, [bin, '--backend', 'no-such', 'doctor'], {
+      timeout: 60_000,
+    }).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(2);
     expect((err as { stderr: string }).stderr).toMatch(/^fedpeft: Unknown backend 'no-such'/);
   });

@@ -32,7 +32,7 @@ export function hostTensor(shape: number[], data?: Float32Array): HostTensor {
 
 /** Copy a tfjs tensor to the host (synchronous read; use in tests, the wire codec and checkpoints). */
 export function toHost(t: tf.Tensor): HostTensor {
-  return { shape: [...t.shape], data: t.dataSync<'float32'>().slice() as Float32Array };
+  return { shape: [...t.shape], data: t.dataSync<'float32'>().slice() };
 }
 
 /** `toHost` with an asynchronous read (browser GPU backends, where synchronous reads block or fail). */
