@@ -165,6 +165,7 @@ function runFromRecord(record: RunRecord): ClientRunConfig {
     method: record.method,
     methodConfig: record.methodConfig,
     seed: record.seed,
+    ...(record.base ? { base: record.base } : {}),
   };
 }
 
@@ -184,6 +185,7 @@ function sameRun(a: ClientRunConfig, b: ClientRunConfig): boolean {
     a.model === b.model &&
     a.method === b.method &&
     a.seed === b.seed &&
+    (a.base?.sha256 ?? '') === (b.base?.sha256 ?? '') &&
     JSON.stringify(a.modelConfig ?? {}) === JSON.stringify(b.modelConfig ?? {}) &&
     normalizedMethodConfig(a) === normalizedMethodConfig(b)
   );
@@ -468,6 +470,7 @@ export class ClientRuntime {
       method: runMsg.method,
       methodConfig: parseJsonObject(runMsg.methodConfigJson, 'run.method_config_json'),
       seed: runMsg.seed,
+      ...(runMsg.baseSha256 ? { base: { sha256: runMsg.baseSha256, bytes: runMsg.baseBytes } } : {}),
     };
     const newSession = this.meta.session?.sessionId !== welcome.sessionId;
     if (newSession && this.pending) this.dropUpload('it belongs to an earlier session');

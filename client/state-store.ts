@@ -63,6 +63,8 @@ export interface RunRecord {
   method: string;
   methodConfig: Record<string, unknown>;
   seed: number;
+  /** The run's base checkpoint fingerprint (absent: a seeded base). */
+  base?: { sha256: string; bytes: number };
 }
 
 export interface ClientStateMeta {

@@ -54,6 +54,11 @@ export interface ClientRunConfig {
   methodConfig?: unknown;
   /** Run seed: derived adapter tensors and a fresh base (when no checkpoint is given) come from it. */
   seed: number;
+  /**
+   * The run's base checkpoint, when the coordinator names one: sha-256 and size of its `model.safetensors`.
+   * The trainer must then be given that checkpoint (`baseCheckpoint`); see client/run-base.node.ts.
+   */
+  base?: { sha256: string; bytes: number };
 }
 
 export interface ClientTrainerOptions {
@@ -260,6 +265,13 @@ export class ClientTrainer {
   /** Builds the base (checkpoint, in-memory weights, or a fresh seeded model) and attaches the adapter. */
   static async create(options: ClientTrainerOptions): Promise<ClientTrainer> {
     const derive = options.deriveWith ?? inPlace;
+    if (options.run.base && options.baseCheckpoint === undefined && !options.baseWeights) {
+      // A seeded base would train, then fail every signature check: say what is missing instead.
+      throw new FedpeftError(
+        'CHECKPOINT_MISMATCH',
+        `the run trains on base checkpoint sha256 ${options.run.base.sha256}; give the trainer that checkpoint`,
+      );
+    }
     const model =
       options.baseCheckpoint !== undefined
         ? await loadBaseCheckpoint(options.baseCheckpoint)

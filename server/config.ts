@@ -44,6 +44,38 @@ export const coordinatorConfigSchema = z
         name: z.string().default('tiny-gpt'),
         /** Overrides merged over the named size (e.g. `{ layers: 4 }`). */
         config: z.record(z.string(), z.unknown()).default({}),
+        /**
+         * The run's base weights, which the coordinator fingerprints and serves to clients (docs/protocol.md):
+         * a checkpoint directory (`model.safetensors` + `config.json`), or `{ pretrained: { corpus, size,
+         * minutes?, steps? } }` from the pretrained-base cache (trained on first use). Default: none — every
+         * party builds the same base from `run.seed`.
+         */
+        base: z
+          .union(
+            [
+              z.string().min(1, 'model.base must be a checkpoint directory or { pretrained: {...} }'),
+              z
+                .object({
+                  pretrained: z
+                    .object({
+                      /** A shipped corpus (e.g. moby-dick, sotu). */
+                      corpus: z.string().min(1),
+                      /** A GPT size of the zoo; must be model.name. */
+                      size: z.string().min(1),
+                      /** Pretraining budget (default: the cache's 5 minutes when neither is given). */
+                      minutes: z.number().positive('model.base.pretrained.minutes must be > 0').optional(),
+                      steps: positiveInt('model.base.pretrained.steps').optional(),
+                    })
+                    .strict(),
+                })
+                .strict(),
+            ],
+            {
+              error:
+                'model.base must be a checkpoint directory or { pretrained: { corpus, size, minutes?, steps? } }',
+            },
+          )
+          .optional(),
       })
       .prefault({}),
     method: z

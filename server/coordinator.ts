@@ -383,6 +383,8 @@ export class Coordinator {
               model: this.method.model,
               modelConfigJson: JSON.stringify(this.method.modelConfig),
               seed: this.config.run.seed,
+              baseSha256: this.method.base?.sha256 ?? '',
+              baseBytes: this.method.base?.bytes ?? 0,
             },
             currentRound: this.active?.id ?? 0,
             limits: {

@@ -7,7 +7,8 @@
  */
 import { attachAdapter } from '../shared/adapters/registry.ts';
 import type { AggregationRule } from '../shared/adapters/types.ts';
-import { createModel } from '../shared/model/zoo.ts';
+import { assignParameters } from '../shared/model/parameters.ts';
+import { createModel, type ZooModel } from '../shared/model/zoo.ts';
 import { toHostMap, type HostTensorMap } from '../shared/tensor/host-tensor.ts';
 import { FedpeftError } from '../shared/errors.ts';
 
@@ -34,6 +35,8 @@ export interface MethodState {
   heterogeneousRanks: boolean;
   /** The coordinator's own signature of the derived state (empty when the method derives nothing). */
   signature: Float32Array;
+  /** The run's base checkpoint (what every client must train on), or undefined for a seeded base. */
+  base?: { sha256: string; bytes: number };
   /**
    * Chained methods: the shared tensors as every client resets them when it starts link `link` (after
    * folding the previous link). The coordinator aggregates a link's first round relative to this, not
@@ -54,11 +57,55 @@ export interface DescribeMethodOptions {
   method: string;
   methodConfig: Record<string, unknown>;
   seed: number;
+  /**
+   * The run's base weights (server/run-base.ts) instead of a fresh seeded model: PiCa's projectors and every
+   * derived signature come from them, so the coordinator must see the same base its clients train on.
+   */
+  base?: RunBaseWeights;
+}
+
+export interface RunBaseWeights {
+  /** Every base parameter, by its stable `parameters()` name. */
+  weights: HostTensorMap;
+  /** The model config recorded in the checkpoint (checked against the run's model). */
+  config: object;
+  sha256: string;
+  bytes: number;
+  /** Where the weights came from, for error messages. */
+  source: string;
+}
+
+/** The run's base: a fresh seeded model, or that model with the checkpoint's weights assigned. */
+function runBaseModel(options: DescribeMethodOptions): ZooModel {
+  const model = createModel(options.model, { seed: options.seed, ...options.modelConfig });
+  const base = options.base;
+  if (!base) return model;
+  try {
+    const actual = base.config as Record<string, unknown>;
+    const differing = Object.entries(model.config as Record<string, unknown>).filter(
+      ([k, v]) => JSON.stringify(actual[k]) !== JSON.stringify(v),
+    );
+    if (differing.length > 0) {
+      throw new FedpeftError(
+        'CHECKPOINT_MISMATCH',
+        `model.base ${base.source} is not the run's '${options.model}' model: ` +
+          differing
+            .map(([k, v]) => `${k} is ${JSON.stringify(actual[k])}, the run needs ${JSON.stringify(v)}`)
+            .join('; ') +
+          " — set model.name / model.config to the checkpoint's model",
+      );
+    }
+    assignParameters(model, base.weights, `model.base ${base.source}`);
+    return model;
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
 }
 
 /** Shared tensors of the method at the start of `link` (a fresh attach on a fresh base, then `setLink`). */
 function sharedAtLinkStart(options: DescribeMethodOptions, link: number): HostTensorMap {
-  const model = createModel(options.model, { seed: options.seed, ...options.modelConfig });
+  const model = runBaseModel(options);
   try {
     const adapter = attachAdapter(model, options.method, options.methodConfig, { seed: options.seed });
     try {
@@ -73,7 +120,7 @@ function sharedAtLinkStart(options: DescribeMethodOptions, link: number): HostTe
 }
 
 export function describeMethod(options: DescribeMethodOptions): MethodState {
-  const model = createModel(options.model, { seed: options.seed, ...options.modelConfig });
+  const model = runBaseModel(options);
   try {
     const adapter = attachAdapter(model, options.method, options.methodConfig, { seed: options.seed });
     try {
@@ -102,6 +149,7 @@ export function describeMethod(options: DescribeMethodOptions): MethodState {
         rank: typeof adapter.config.r === 'number' ? adapter.config.r : 0,
         heterogeneousRanks: [...rules.values()].some((r) => RANK_RULES.has(r.kind)),
         signature: adapter.signature().slice(),
+        ...(options.base ? { base: { sha256: options.base.sha256, bytes: options.base.bytes } } : {}),
         linkStart: (link) => (link === 0 ? initialShared : sharedAtLinkStart(options, link)),
       };
     } finally {

@@ -15,6 +15,7 @@ import { FileStateStore } from '../../client/file-state-store.ts';
 import { LocalLmData } from '../../client/local-lm-data.ts';
 import { formatDataSpec, parseDataSpec, resolveDataSpec } from '../../client/data-spec.ts';
 import { ClientTrainer, runContextLength, type ClientRunConfig } from '../../client/trainer.ts';
+import { runBaseDir } from '../../client/run-base.node.ts';
 import { jsonLineLogger } from '../../server/logger.ts';
 import { UserError } from '../errors.ts';
 import type { CliCommand } from './registry.ts';
@@ -88,7 +89,7 @@ export const joinCommand: CliCommand = {
       )
       .option(
         '--base <dir>',
-        "base checkpoint directory (default: the run's seeded base, as the coordinator builds it)",
+        "base checkpoint directory; when the run names a base, it must be that one (default: download the run's base, or build the seeded one)",
       )
       .option(
         '--run-config <json|file>',
@@ -142,16 +143,27 @@ export const joinCommand: CliCommand = {
           ...(run ? { run } : {}),
           float16Uploads: flags.float16 ?? false,
           ...(maxRank > 0 ? { maxRank } : {}),
-          createTrainer: (r) =>
-            ClientTrainer.create({
+          createTrainer: async (r) => {
+            // A run on a distributed base trains on exactly its bytes: a matching --base or a verified download.
+            const baseCheckpoint = r.base
+              ? await runBaseDir({
+                  base: r.base,
+                  serverUrl: flags.server,
+                  token,
+                  ...(flags.base ? { localDir: flags.base } : {}),
+                  log: (event, fields) => logger.log('info', event, fields),
+                })
+              : flags.base;
+            return ClientTrainer.create({
               run: r,
               data: LocalLmData.fromDocuments(documents, r.seed, formatDataSpec(spec), {
                 contextLength: runContextLength(r),
               }),
               label: name,
               personalSteps,
-              ...(flags.base ? { baseCheckpoint: flags.base } : {}),
-            }),
+              ...(baseCheckpoint ? { baseCheckpoint } : {}),
+            });
+          },
         });
         const interrupt = () => runtime.stop('interrupted by the user');
         process.once('SIGINT', interrupt);

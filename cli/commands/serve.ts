@@ -15,6 +15,8 @@ import { Coordinator } from '../../server/coordinator.ts';
 import { newSecret } from '../../server/client-session.ts';
 import { jsonLineLogger } from '../../server/logger.ts';
 import { describeMethod } from '../../server/method-state.ts';
+import { createBaseRoute } from '../../server/base-route.ts';
+import { resolveRunBase } from '../../server/run-base.ts';
 import { startSocketIoServer } from '../../server/transport/socket-io-server.ts';
 import { createJoinRoute, joinUrl } from '../../web/join-route.ts';
 import type { CliCommand } from './registry.ts';
@@ -77,12 +79,19 @@ async function serve(opts: ServeOptions): Promise<void> {
   await mkdir(runDir, { recursive: true });
   const logger = jsonLineLogger((line) => process.stderr.write(line), opts.quiet ? 'warn' : 'info');
   await useBackend('cpu');
+  const base = config.model.base
+    ? await resolveRunBase(config.model.base, {
+        log: (line) => logger.log('info', 'base', { message: line }),
+      })
+    : undefined;
+  if (base) logger.log('info', 'base-ready', { dir: base.dir, sha256: base.sha256, bytes: base.bytes });
   const method = describeMethod({
     model: config.model.name,
     modelConfig: config.model.config,
     method: config.method.name,
     methodConfig: config.method.config,
     seed: config.run.seed,
+    ...(base ? { base } : {}),
   });
   const generated = config.auth.tokens.length === 0 && !config.auth.tokenFile;
   const joinToken = generated ? await persistentSecret(join(runDir, 'join-token')) : undefined;
@@ -96,6 +105,22 @@ async function serve(opts: ServeOptions): Promise<void> {
     logger,
     resume: opts.resume ?? false,
   });
+  const verifyToken = (token: string) => {
+    try {
+      coordinator.tokens.verify(token);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const baseRoute = base
+    ? createBaseRoute({
+        dir: base.dir,
+        sha256: base.sha256,
+        verifyToken,
+        onError: (message) => logger.log('warn', 'base-send-failed', { message }),
+      })
+    : null;
   // The browser client at /join; the coordinator runs without it when the bundle cannot be built.
   const joinRoute = await createJoinRoute({
     run: {
@@ -105,20 +130,13 @@ async function serve(opts: ServeOptions): Promise<void> {
       methodConfig: method.methodConfig,
       seed: config.run.seed,
     },
-    verifyToken: (token) => {
-      try {
-        coordinator.tokens.verify(token);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    verifyToken,
   }).catch((err: unknown) => {
     logger.log('warn', 'join-page-unavailable', { message: (err as Error).message });
     return null;
   });
   const server = await startSocketIoServer(coordinator, {
-    ...(joinRoute ? { routes: [joinRoute] } : {}),
+    routes: [baseRoute, joinRoute].filter((r) => r !== null),
     host: config.transport.host,
     port: config.transport.port,
     ...(config.transport.tls ? { tls: config.transport.tls } : {}),
@@ -129,6 +147,7 @@ async function serve(opts: ServeOptions): Promise<void> {
   process.stdout.write(
     [
       `fedpeft coordinator ${runId}: ${method.method} on ${method.model}, ${config.run.rounds} rounds`,
+      ...(base ? [`base checkpoint: ${base.dir} (sha256 ${base.sha256}, ${base.bytes} bytes)`] : []),
       `listening on ${server.url} (GET ${server.url}/status)`,
       ...(config.dashboard.enabled
         ? [`live dashboard: ${server.url}/${config.dashboard.token ? '?token=<dashboard.token>' : ''}`]

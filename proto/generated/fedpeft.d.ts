@@ -848,6 +848,12 @@ export namespace fedpeft {
 
       /** RunConfig seed */
       seed?: number | null;
+
+      /** RunConfig baseSha256 */
+      baseSha256?: string | null;
+
+      /** RunConfig baseBytes */
+      baseBytes?: number | null;
     }
 
     /** Represents a RunConfig. */
@@ -875,6 +881,12 @@ export namespace fedpeft {
 
       /** RunConfig seed. */
       public seed: number;
+
+      /** RunConfig baseSha256. */
+      public baseSha256: string;
+
+      /** RunConfig baseBytes. */
+      public baseBytes: number;
 
       /**
        * Creates a new RunConfig instance using the specified properties.

@@ -2270,6 +2270,8 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @property {string|null} [model] RunConfig model
        * @property {string|null} [modelConfigJson] RunConfig modelConfigJson
        * @property {number|null} [seed] RunConfig seed
+       * @property {string|null} [baseSha256] RunConfig baseSha256
+       * @property {number|null} [baseBytes] RunConfig baseBytes
        */
 
       /**
@@ -2335,6 +2337,22 @@ export const fedpeft = ($root.fedpeft = (() => {
       RunConfig.prototype.seed = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
 
       /**
+       * RunConfig baseSha256.
+       * @member {string} baseSha256
+       * @memberof fedpeft.v1.RunConfig
+       * @instance
+       */
+      RunConfig.prototype.baseSha256 = '';
+
+      /**
+       * RunConfig baseBytes.
+       * @member {number} baseBytes
+       * @memberof fedpeft.v1.RunConfig
+       * @instance
+       */
+      RunConfig.prototype.baseBytes = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
        * Creates a new RunConfig instance using the specified properties.
        * @function create
        * @memberof fedpeft.v1.RunConfig
@@ -2371,6 +2389,10 @@ export const fedpeft = ($root.fedpeft = (() => {
           writer.uint32(/* id 5, wireType 2 =*/ 42).string(message.modelConfigJson);
         if (message.seed != null && Object.hasOwnProperty.call(message, 'seed'))
           writer.uint32(/* id 6, wireType 0 =*/ 48).uint64(message.seed);
+        if (message.baseSha256 != null && Object.hasOwnProperty.call(message, 'baseSha256'))
+          writer.uint32(/* id 7, wireType 2 =*/ 58).string(message.baseSha256);
+        if (message.baseBytes != null && Object.hasOwnProperty.call(message, 'baseBytes'))
+          writer.uint32(/* id 8, wireType 0 =*/ 64).uint64(message.baseBytes);
         return writer;
       };
 
@@ -2424,6 +2446,14 @@ export const fedpeft = ($root.fedpeft = (() => {
             }
             case 6: {
               message.seed = reader.uint64();
+              break;
+            }
+            case 7: {
+              message.baseSha256 = reader.string();
+              break;
+            }
+            case 8: {
+              message.baseBytes = reader.uint64();
               break;
             }
             default:

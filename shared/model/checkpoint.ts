@@ -6,6 +6,8 @@
  * written atomically (temp file + rename, via write-file-atomic), so a crash mid-save leaves the previous
  * checkpoint whole rather than a mix of old and new. `config.json` is written after it, for people and tools.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
@@ -90,6 +92,33 @@ export async function loadCheckpoint(dir: string): Promise<ZooModel> {
 export async function loadCheckpointInto(dir: string, model: CheckpointableModel): Promise<void> {
   const file = await readWeights(dir);
   assignParameters(model, file.tensors, join(dir, WEIGHTS_FILE));
+}
+
+export interface CheckpointFingerprint {
+  /** Lowercase hex sha-256 of the checkpoint's `model.safetensors` bytes. */
+  sha256: string;
+  /** Size of that file in bytes. */
+  bytes: number;
+}
+
+/**
+ * The identity of a checkpoint: the sha-256 of its weights file. The file (weights plus the header carrying
+ * the model kind and config) is exactly what a coordinator distributes, so hashing the file rather than a
+ * re-serialisation means a downloaded copy can be checked without parsing it. Streamed: bases can be large.
+ */
+export async function checkpointFingerprint(dir: string): Promise<CheckpointFingerprint> {
+  const path = join(dir, WEIGHTS_FILE);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+    }
+  } catch (err) {
+    throw new FedpeftError('CHECKPOINT_NOT_FOUND', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  return { sha256: hash.digest('hex'), bytes };
 }
 
 /** A Buffer view of the same bytes (write-file-atomic's types take Buffer or string; no copy is made). */

@@ -165,6 +165,12 @@ export const RunConfigSchema = z.object({
   model: name,
   modelConfigJson: json,
   seed: n64,
+  /** sha-256 (64 lowercase hex) of the run's base checkpoint file; '' when the base is built from the seed. */
+  baseSha256: z
+    .string()
+    .regex(/^([0-9a-f]{64})?$/, 'must be empty or 64 lowercase hex characters')
+    .default(''),
+  baseBytes: n64,
 });
 export const LimitsSchema = z.object({
   chunkBytes: n32,
