@@ -94,6 +94,14 @@ export const privacySettingsSchema = z
   })
   .strict()
   .superRefine((p, ctx) => {
+    if (p.secureAggregation && p.dp?.placement === 'central') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dp', 'placement'],
+        message:
+          'with secure aggregation the coordinator never sees single updates to clip: use placement distributed (or local)',
+      });
+    }
     if (p.dp?.placement === 'distributed' && !p.secureAggregation) {
       ctx.addIssue({
         code: 'custom',

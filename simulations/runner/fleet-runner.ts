@@ -112,27 +112,39 @@ function coordinatorConfig(
   token: string,
 ): CoordinatorConfig {
   const dp = scenario.privacy.dp;
+  const secure = scenario.privacy.secureAggregation;
   return parseCoordinatorConfig({
     run: { id: runId, seed: scenario.seed, rounds: coordinatorRound },
     model: { name: scenario.model.name, config: scenario.model.overrides },
     method: { name: scenario.method.name, config: scenario.method.config },
     strategy: { ...scenario.strategy, sampling: { fraction: 1, minClients: participants } },
-    privacy: dp
-      ? {
-          dp: {
-            placement: dp.placement,
-            clipNorm: dp.clipNorm,
-            ...(dp.adaptiveClipping ? { adaptiveClipping: dp.adaptiveClipping } : {}),
-            noiseMultiplier: dp.noiseMultiplier,
-            targetDelta: dp.targetDelta,
-            ...(dp.epsilonBudget !== undefined ? { epsilonBudget: dp.epsilonBudget } : {}),
-            // The sampling rate the accountant uses is participants / population: the whole fleet.
-            population: clientCount,
-            // Reproducible from the run seed, like everything else in a simulation.
-            noiseSource: 'seeded',
-          },
-        }
-      : {},
+    privacy: {
+      ...(secure
+        ? {
+            secureAggregation: {
+              ...(secure.threshold !== undefined ? { threshold: secure.threshold } : {}),
+              clipRange: secure.clipRange,
+              fractionalBits: secure.fractionalBits,
+            },
+          }
+        : {}),
+      ...(dp
+        ? {
+            dp: {
+              placement: dp.placement,
+              clipNorm: dp.clipNorm,
+              ...(dp.adaptiveClipping ? { adaptiveClipping: dp.adaptiveClipping } : {}),
+              noiseMultiplier: dp.noiseMultiplier,
+              targetDelta: dp.targetDelta,
+              ...(dp.epsilonBudget !== undefined ? { epsilonBudget: dp.epsilonBudget } : {}),
+              // The sampling rate the accountant uses is participants / population: the whole fleet.
+              population: clientCount,
+              // Reproducible from the run seed, like everything else in a simulation.
+              noiseSource: 'seeded',
+            },
+          }
+        : {}),
+    },
     round: {
       deadlineMs: ROUND_TIMEOUT_MS,
       dropAfterMs: 50,
@@ -177,13 +189,6 @@ export class ScenarioFleetRunner implements FleetRunner {
   async run({ scenario, recorder, log, signal }: FleetRunOptions): Promise<FleetRunResult> {
     const startedAt = new Date();
     const wallStart = performance.now();
-    if (scenario.privacy.secureAggregation) {
-      throw new FedpeftError(
-        'UNSUPPORTED_SCENARIO',
-        'privacy.secureAggregation is not wired into the client runtime yet, so the simulator cannot run it; ' +
-          'remove the block (differential privacy alone works)',
-      );
-    }
     scenarioContextLength(scenario); // classification scenarios fail here, before any work
     const clients = federationClients(scenario);
     for (const w of clients.warnings) log(`data: ${w}`);
@@ -338,6 +343,8 @@ export class ScenarioFleetRunner implements FleetRunner {
                 }
               : {}),
             ...(state ? { state } : {}),
+            maxRank: fleet.capacityOf(id).rank,
+            round,
           };
         });
 

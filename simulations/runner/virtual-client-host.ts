@@ -15,6 +15,8 @@
  */
 import { FedpeftError } from '../../shared/errors.ts';
 import type { HostTensorMap } from '../../shared/tensor/host-tensor.ts';
+import { Rng } from '../../shared/tensor/rng.ts';
+import { seededGaussianSource } from '../../shared/privacy/gaussian-source.ts';
 import type { FrameLink } from '../../shared/wire/frame-link.ts';
 import { ClientRuntime, type ClientLogger } from '../../client/runtime.ts';
 import { ClientTrainer, type ClientRunConfig } from '../../client/trainer.ts';
@@ -32,6 +34,13 @@ export interface ClientAssignment {
   deadline?: { seconds: number; speed: number; transferSeconds: number };
   /** The client's stored state from its previous rounds (absent on its first). */
   state?: ClientStateSnapshot;
+  /**
+   * Largest rank the device trains (from its memory budget or its class's fixed rank), advertised as
+   * `max_rank`; the coordinator answers with `client_rank = min(max_rank, r)` for nested-rank methods.
+   */
+  maxRank?: number;
+  /** The federation round (seeds this client's DP noise for the round, so runs stay reproducible). */
+  round?: number;
 }
 
 export interface ClientRoundReport {
@@ -186,6 +195,16 @@ export class VirtualClientHost {
     let trained = false;
     let abandoned: 'dropout' | 'deadline' | null = null;
     let runtime: ClientRuntime | undefined = undefined;
+    const decideAbandon = (): 'dropout' | 'deadline' | null => {
+      if (a.dropout) return 'dropout';
+      const d = a.deadline;
+      if (d && d.transferSeconds + report.computeMs / 1000 / d.speed > d.seconds) return 'deadline';
+      return null;
+    };
+    // A secure round's masked input reports no upload progress, so there a device vanishes right after
+    // training, before sending it: the dropout secure aggregation is built to survive (its masks are
+    // reconstructed from the other clients' shares).
+    const secure = this.scenario.privacy.secureAggregation !== undefined;
     const logger: ClientLogger = {
       log: (_level, event, fields) => {
         if (event === 'round-trained' && fields) {
@@ -194,15 +213,18 @@ export class VirtualClientHost {
           report.trainLoss = (fields.trainLoss as number | null) ?? null;
           report.globalValLoss = (fields.globalValLoss as number | null) ?? null;
           report.personalValLoss = (fields.personalValLoss as number | null) ?? null;
+          if (secure && !abandoned) {
+            abandoned = decideAbandon();
+            if (abandoned) runtime?.stop(`simulated ${abandoned}`);
+          }
         }
       },
     };
-    const decideAbandon = (): 'dropout' | 'deadline' | null => {
-      if (a.dropout) return 'dropout';
-      const d = a.deadline;
-      if (d && d.transferSeconds + report.computeMs / 1000 / d.speed > d.seconds) return 'deadline';
-      return null;
-    };
+    // Client-side DP noise (distributed / local placement) from the run seed: reproducible, like everything
+    // in a simulation (and, like the coordinator's seeded noise there, protecting nothing outside it).
+    const noiseSource = this.scenario.privacy.dp
+      ? seededGaussianSource(new Rng(this.scenario.seed).fork(`dp-noise:${a.clientId}:${a.round ?? 0}`))
+      : undefined;
     const data = this.data(a.clientId);
     report.validationTokens = data.validationTokens;
     runtime = new ClientRuntime({
@@ -217,6 +239,8 @@ export class VirtualClientHost {
       logger,
       maxConnectAttempts: 5,
       backoff: { initialMs: 20, maxMs: 500 },
+      ...(a.maxRank !== undefined ? { maxRank: a.maxRank } : {}),
+      ...(noiseSource ? { noiseSource } : {}),
       createTrainer: async (run) => {
         const trainer = await ClientTrainer.create({
           run,
