@@ -91,7 +91,12 @@ export function buildContribution(
         `trained extent ${shapeText(extent)} of "${tensor}" does not fit its shape ${shapeText(shape)}`,
       );
     }
-    if ('axis' in rule) trainedExtents.set(tensor, extent[rule.axis]!);
+    if (!('axis' in rule)) continue;
+    const trained = extent[rule.axis]!;
+    // A nested-prefix extent that covers the whole tensor is a full-rank update: recording it would make
+    // full-rank clients look like prefix clients to wrappers that refuse prefixes (DP's fixed-denominator mean).
+    if (rule.kind === 'nested-prefix-mean' && trained === shape[rule.axis]) continue;
+    trainedExtents.set(tensor, trained);
   }
   const norms = new Map<string, number>();
   for (const { tensor, norm } of commit.aggregationNorms ?? []) {
