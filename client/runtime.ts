@@ -977,6 +977,13 @@ export class ClientRuntime {
       globalValLoss: update.metrics.globalValLoss,
       personalValLoss: update.metrics.personalValLoss,
       computeMs: update.metrics.computeMs,
+      // Classifiers only: the wire's Metrics carry losses; accuracy reaches the simulator's records this way.
+      ...(update.metrics.globalValAccuracy != null
+        ? { globalValAccuracy: update.metrics.globalValAccuracy }
+        : {}),
+      ...(update.metrics.personalValAccuracy != null
+        ? { personalValAccuracy: update.metrics.personalValAccuracy }
+        : {}),
     });
     // Client-side DP (distributed / local placement, or this client's own option) on the delta from the start.
     const noise = effectiveNoise(noiseRequestFromHyperparams(hyper), this.options.localDp);

@@ -28,11 +28,7 @@ import type { Batch } from '../shared/model/types.ts';
 import { AdamW, type AdamWConfigInput } from '../shared/train/adamw.ts';
 import { ProximalTerm } from '../shared/train/fedprox.ts';
 import { trainStepAsync } from '../shared/train/train-step.ts';
-import {
-  evaluateLanguageModel,
-  evaluateLanguageModelAsync,
-  type LanguageModelMetrics,
-} from '../shared/eval/language-model.ts';
+import { evaluateModel, evaluateModelAsync, type ModelMetrics } from '../shared/eval/model-metrics.ts';
 import { disposeBatch } from '../shared/data/lm-batches.ts';
 import {
   fromHost,
@@ -41,7 +37,7 @@ import {
   toHostAsync,
   type HostTensorMap,
 } from '../shared/tensor/host-tensor.ts';
-import type { LocalLmData } from './local-lm-data.ts';
+import type { LocalTrainingData } from './local-training-data.ts';
 import { prefixAlong } from '../shared/aggregation/host-math.ts';
 
 /** What a client must know about the run (from `Welcome.run`). */
@@ -63,7 +59,7 @@ export interface ClientRunConfig {
 
 export interface ClientTrainerOptions {
   run: ClientRunConfig;
-  data: LocalLmData;
+  data: LocalTrainingData;
   /** Directory of the pretrained base (a `saveCheckpoint` directory). */
   baseCheckpoint?: string;
   /** The base weights already in memory (the fleet simulator loads the checkpoint once for every client). */
@@ -140,6 +136,11 @@ export interface ClientRoundMetrics {
   globalValPpl: number | null;
   personalValLoss: number | null;
   personalValPpl: number | null;
+  /** Classifiers only (absent for language models): accuracy and macro F1 of the same two views. */
+  globalValAccuracy?: number | null;
+  globalValMacroF1?: number | null;
+  personalValAccuracy?: number | null;
+  personalValMacroF1?: number | null;
 }
 
 export interface LocalUpdate {
@@ -227,7 +228,7 @@ function checkBaseMatchesRun(model: CheckpointableModel, run: ClientRunConfig, s
 
 export class ClientTrainer {
   readonly run: ClientRunConfig;
-  readonly data: LocalLmData;
+  readonly data: LocalTrainingData;
   readonly model: CheckpointableModel;
   private adapterInstance: Adapter;
   private rank: number | undefined;
@@ -394,17 +395,17 @@ export class ClientTrainer {
   }
 
   /** Validation metrics of the adapter as it is now. */
-  evaluate(): LanguageModelMetrics {
-    return evaluateLanguageModel(this.model, disposing(this.data.validationBatches()));
+  evaluate(): ModelMetrics {
+    return evaluateModel(this.model, disposing(this.data.validationBatches()));
   }
 
   /** `evaluate` with asynchronous reads (what rounds use: browser GPU backends cannot read synchronously). */
-  evaluateAsync(): Promise<LanguageModelMetrics> {
-    return evaluateLanguageModelAsync(this.model, disposing(this.data.validationBatches()));
+  evaluateAsync(): Promise<ModelMetrics> {
+    return evaluateModelAsync(this.model, disposing(this.data.validationBatches()));
   }
 
   /** `evaluateWith` with asynchronous reads. */
-  async evaluateWithAsync(shared: HostTensorMap): Promise<LanguageModelMetrics> {
+  async evaluateWithAsync(shared: HostTensorMap): Promise<ModelMetrics> {
     const saved = await this.sharedValuesAsync();
     this.setShared(shared);
     try {
@@ -422,7 +423,7 @@ export class ClientTrainer {
   }
 
   /** Validation metrics with `shared` swapped in, restoring the current values afterwards. */
-  evaluateWith(shared: HostTensorMap): LanguageModelMetrics {
+  evaluateWith(shared: HostTensorMap): ModelMetrics {
     const saved = this.sharedValues();
     this.setShared(shared);
     try {
@@ -509,6 +510,12 @@ export class ClientTrainer {
         globalValPpl: globalMetrics?.perplexity ?? null,
         personalValLoss: personalMetrics?.loss ?? null,
         personalValPpl: personalMetrics?.perplexity ?? null,
+        ...(globalMetrics?.accuracy != null
+          ? { globalValAccuracy: globalMetrics.accuracy, globalValMacroF1: globalMetrics.macroF1 }
+          : {}),
+        ...(personalMetrics?.accuracy != null
+          ? { personalValAccuracy: personalMetrics.accuracy, personalValMacroF1: personalMetrics.macroF1 }
+          : {}),
       },
     };
   }

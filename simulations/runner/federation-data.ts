@@ -13,7 +13,9 @@ import { partitionCorpus, type ClientData } from '../../shared/data/partition.ts
 import { GPT_SIZES } from '../../shared/model/zoo.ts';
 import { Rng } from '../../shared/tensor/rng.ts';
 import { LocalLmData } from '../../client/local-lm-data.ts';
+import type { LocalTrainingData } from '../../client/local-training-data.ts';
 import type { Scenario } from '../scenario.ts';
+import { clientClassificationData, scenarioTask } from './classification-data.ts';
 
 export interface FederationClients {
   /** Client ids, sorted (the order every seeded choice is made in). */
@@ -60,12 +62,19 @@ export function scenarioContextLength(scenario: Scenario): number {
   if (!size) {
     throw new FedpeftError(
       'UNSUPPORTED_SCENARIO',
-      `model '${scenario.model.name}' is not a language model; the fleet runner trains GPT clients on text ` +
-        `(client/trainer.ts is language-model only), so classification scenarios cannot run yet`,
+      `model '${scenario.model.name}' is neither a GPT nor an mlp classifier of the zoo; the fleet runner ` +
+        `trains only those`,
     );
   }
   const override = scenario.model.overrides.contextLength;
   return typeof override === 'number' ? override : size.contextLength;
+}
+
+/** One client's training data, for the scenario's task (token streams, or featurized labelled emails). */
+export function clientData(scenario: Scenario, client: ClientData): LocalTrainingData {
+  return scenarioTask(scenario) === 'classification'
+    ? clientClassificationData(scenario, client)
+    : clientLmData(scenario, client);
 }
 
 /** One client's token streams and validation windows. */

@@ -13,17 +13,19 @@ import { attachAdapter } from '../../shared/adapters/registry.ts';
 import type { Adapter } from '../../shared/adapters/types.ts';
 import { LinkSchedule } from '../../shared/adapters/link-schedule.ts';
 import { disposeBatch } from '../../shared/data/lm-batches.ts';
-import { evaluateLanguageModel } from '../../shared/eval/language-model.ts';
+import { evaluateModel } from '../../shared/eval/model-metrics.ts';
 import { assignParameters } from '../../shared/model/checkpoint.ts';
 import type { Batch } from '../../shared/model/types.ts';
 import { createModel, type ZooModel } from '../../shared/model/zoo.ts';
 import { fromHostMap, type HostTensorMap } from '../../shared/tensor/host-tensor.ts';
-import type { LocalLmData } from '../../client/local-lm-data.ts';
+import type { LocalTrainingData } from '../../client/local-training-data.ts';
 
 export interface ClientScore {
   /** Mean cross-entropy per target token (nats). */
   loss: number;
   tokens: number;
+  /** Classifiers: fraction of validation examples right (`tokens` then counts examples). */
+  accuracy?: number | null;
 }
 
 export interface FederationEvaluatorOptions {
@@ -111,9 +113,9 @@ export class FederationEvaluator {
   }
 
   /** The current adapter on one client's validation windows. */
-  score(data: LocalLmData): ClientScore {
-    const m = evaluateLanguageModel(this.model, disposing(data.validationBatches()));
-    return { loss: m.loss, tokens: m.tokens };
+  score(data: LocalTrainingData): ClientScore {
+    const m = evaluateModel(this.model, disposing(data.validationBatches()));
+    return { loss: m.loss, tokens: m.tokens, accuracy: m.accuracy };
   }
 
   dispose(): void {

@@ -46,7 +46,8 @@ import type { FleetRunner, FleetRunOptions, FleetRunResult } from '../simulate.t
 import type { ClientResultInput, RoundMetricsInput } from '../report/run-records.ts';
 import { loadBaseWeights, resolveBase } from './base-model.ts';
 import { snapshotBytes, type ClientStateSnapshot } from './compact-state-store.ts';
-import { clientLmData, federationClients, scenarioContextLength } from './federation-data.ts';
+import { clientData, federationClients, scenarioContextLength } from './federation-data.ts';
+import { pooledAccuracy, scenarioTask } from './classification-data.ts';
 import { FederationEvaluator, pooledPerplexity, type ClientScore } from './federation-evaluator.ts';
 import { VirtualClientHost, type ClientAssignment, type ClientRoundReport } from './virtual-client-host.ts';
 import { WorkerPool } from './worker-pool.ts';
@@ -88,7 +89,8 @@ function footprintOf(
   const size = scenario.model.overrides;
   const d = Number(size.dModel ?? 0) || 96;
   const layers = Number(size.layers ?? 0) || 2;
-  const T = scenarioContextLength(scenario);
+  // A classifier's activations are a few [B, width] rows, not [B, T, d]: count it as one position.
+  const T = scenarioTask(scenario) === 'classification' ? 1 : scenarioContextLength(scenario);
   const r = typeof method.methodConfig.r === 'number' ? method.methodConfig.r : 1;
   return {
     baseParams,
@@ -189,7 +191,9 @@ export class ScenarioFleetRunner implements FleetRunner {
   async run({ scenario, recorder, log, signal }: FleetRunOptions): Promise<FleetRunResult> {
     const startedAt = new Date();
     const wallStart = performance.now();
-    scenarioContextLength(scenario); // classification scenarios fail here, before any work
+    const task = scenarioTask(scenario);
+    const classify = task === 'classification';
+    if (!classify) scenarioContextLength(scenario); // a model the runner cannot train fails here, before any work
     const clients = federationClients(scenario);
     for (const w of clients.warnings) log(`data: ${w}`);
     log(
@@ -228,7 +232,7 @@ export class ScenarioFleetRunner implements FleetRunner {
     const serverLabel = `fleet:${recorder.runId}`;
     let executor: Executor | undefined;
     try {
-      const data = new Map(clients.ids.map((id) => [id, clientLmData(scenario, clients.byId.get(id)!)]));
+      const data = new Map(clients.ids.map((id) => [id, clientData(scenario, clients.byId.get(id)!)]));
       const sharedParams = [...method.initialShared.values()].reduce(
         (s, t) => s + hostTensorSize(t.shape),
         0,
@@ -267,7 +271,12 @@ export class ScenarioFleetRunner implements FleetRunner {
       const baseScores = new Map<string, ClientScore>();
       for (const id of clients.ids) baseScores.set(id, evaluator.score(data.get(id)!));
       const basePpl = pooledPerplexity(baseScores.values())!.ppl;
-      log(`base perplexity on held-out ${scenario.data.dataset}: ${basePpl.toFixed(3)}`);
+      const baseAccuracy = classify ? pooledAccuracy(baseScores.values()) : null;
+      log(
+        classify
+          ? `base accuracy on held-out ${scenario.data.dataset}: ${((baseAccuracy ?? 0) * 100).toFixed(1)}%`
+          : `base perplexity on held-out ${scenario.data.dataset}: ${basePpl.toFixed(3)}`,
+      );
 
       executor = await this.startExecutor(scenario, base.dir, backend, token, serverLabel, log);
       const states = new Map<string, ClientStateSnapshot>();
@@ -387,24 +396,33 @@ export class ScenarioFleetRunner implements FleetRunner {
         for (const r of completed) {
           participated.set(r.clientId, (participated.get(r.clientId) ?? 0) + 1);
           if (r.personalValLoss !== null)
-            lastPersonal.set(r.clientId, { loss: r.personalValLoss, tokens: r.validationTokens });
+            lastPersonal.set(r.clientId, {
+              loss: r.personalValLoss,
+              tokens: r.validationTokens,
+              accuracy: r.personalValAccuracy ?? null,
+            });
         }
         const evaluate = round % scenario.evaluation.every === 0 || round === scenario.training.rounds;
         let globalPooled: { loss: number; ppl: number } | null = null;
+        let globalAccuracy: number | null = null;
         if (evaluate) {
           const ids = scenario.evaluation.global === 'all' ? clients.ids : participants;
           const scores = new Map<string, ClientScore>();
           for (const id of ids) scores.set(id, evaluator.score(data.get(id)!));
           globalPooled = pooledPerplexity(scores.values());
+          globalAccuracy = classify ? pooledAccuracy(scores.values()) : null;
           if (scenario.evaluation.global === 'all') lastGlobalScores = scores;
         }
-        const personalPooled = scenario.evaluation.personal
-          ? pooledPerplexity(
-              completed
-                .filter((r) => r.personalValLoss !== null)
-                .map((r) => ({ loss: r.personalValLoss!, tokens: r.validationTokens })),
-            )
-          : null;
+        const personalScores = completed
+          .filter((r) => r.personalValLoss !== null)
+          .map((r) => ({
+            loss: r.personalValLoss!,
+            tokens: r.validationTokens,
+            accuracy: r.personalValAccuracy ?? null,
+          }));
+        const personalPooled = scenario.evaluation.personal ? pooledPerplexity(personalScores) : null;
+        const personalAccuracy =
+          scenario.evaluation.personal && classify ? pooledAccuracy(personalScores) : null;
         const simulated = fleet.simulateRound(
           round,
           outcome.reports.map((r) => ({
@@ -434,11 +452,12 @@ export class ScenarioFleetRunner implements FleetRunner {
           })),
           train_loss: meanOf(completed.map((r) => r.trainLoss)),
           global_val_loss: globalPooled?.loss ?? null,
-          global_val_ppl: globalPooled?.ppl ?? null,
-          global_val_accuracy: null,
+          // Perplexity means nothing for a classifier: its quality is accuracy (the loss stays, per example).
+          global_val_ppl: classify ? null : (globalPooled?.ppl ?? null),
+          global_val_accuracy: globalAccuracy,
           personal_val_loss: personalPooled?.loss ?? null,
-          personal_val_ppl: personalPooled?.ppl ?? null,
-          personal_val_accuracy: null,
+          personal_val_ppl: classify ? null : (personalPooled?.ppl ?? null),
+          personal_val_accuracy: personalAccuracy,
           bytes_up: bytesUp,
           bytes_down: bytesDown,
           round_s: roundSeconds,
@@ -471,22 +490,28 @@ export class ScenarioFleetRunner implements FleetRunner {
         client_id: id,
         device_class: fleet.deviceOf(id).name,
         rounds_participated: participated.get(id) ?? 0,
-        base_ppl: Math.exp(baseScores.get(id)!.loss),
-        global_ppl: Math.exp(finalScores.get(id)!.loss),
-        personal_ppl: lastPersonal.has(id) ? Math.exp(lastPersonal.get(id)!.loss) : null,
+        base_ppl: classify ? null : Math.exp(baseScores.get(id)!.loss),
+        global_ppl: classify ? null : Math.exp(finalScores.get(id)!.loss),
+        personal_ppl: !classify && lastPersonal.has(id) ? Math.exp(lastPersonal.get(id)!.loss) : null,
+        base_accuracy: baseScores.get(id)!.accuracy ?? null,
+        global_accuracy: finalScores.get(id)!.accuracy ?? null,
+        personal_accuracy: lastPersonal.get(id)?.accuracy ?? null,
       }));
       return {
         summary: {
           scenario: scenario.name,
-          task: 'language-model',
+          task,
           method: scenario.method.name,
           strategy: scenario.strategy.name,
           seed: scenario.seed,
           clients: clients.ids.length,
           rounds: completedRounds,
-          base_ppl: basePpl,
-          final_global_ppl: finalGlobal?.ppl ?? basePpl,
-          final_personal_ppl: finalPersonal?.ppl ?? null,
+          base_ppl: classify ? null : basePpl,
+          final_global_ppl: classify ? null : (finalGlobal?.ppl ?? basePpl),
+          final_personal_ppl: classify ? null : (finalPersonal?.ppl ?? null),
+          base_accuracy: baseAccuracy,
+          final_global_accuracy: classify ? (pooledAccuracy(finalScores.values()) ?? baseAccuracy) : null,
+          final_personal_accuracy: classify ? pooledAccuracy(lastPersonal.values()) : null,
           bytes_up: bytesUpTotal,
           bytes_down: bytesDownTotal,
           wall_s: (performance.now() - wallStart) / 1000,

@@ -20,9 +20,9 @@ import { seededGaussianSource } from '../../shared/privacy/gaussian-source.ts';
 import type { FrameLink } from '../../shared/wire/frame-link.ts';
 import { ClientRuntime, type ClientLogger } from '../../client/runtime.ts';
 import { ClientTrainer, type ClientRunConfig } from '../../client/trainer.ts';
-import type { LocalLmData } from '../../client/local-lm-data.ts';
+import type { LocalTrainingData } from '../../client/local-training-data.ts';
 import type { Scenario } from '../scenario.ts';
-import { clientLmData, federationClients, type FederationClients } from './federation-data.ts';
+import { clientData, federationClients, type FederationClients } from './federation-data.ts';
 import { CompactStateStore, type ClientStateSnapshot } from './compact-state-store.ts';
 
 /** What a client does in its round, decided by the runner from the device model. */
@@ -52,6 +52,9 @@ export interface ClientRoundReport {
   globalValLoss: number | null;
   /** The personal copy (after local training) on the same windows. */
   personalValLoss: number | null;
+  /** Classifiers only: accuracy of the same two views (absent for language models). */
+  globalValAccuracy?: number | null;
+  personalValAccuracy?: number | null;
   validationTokens: number;
   computeMs: number;
   /** Frame bytes this client sent / received this round (protobuf envelopes included). */
@@ -112,7 +115,7 @@ export class VirtualClientHost {
   private readonly options: HostOptions;
   /** Runtimes of the round in progress (stopped all at once when the round cannot go on). */
   private readonly active = new Set<ClientRuntime>();
-  private readonly dataCache = new Map<string, LocalLmData>();
+  private readonly dataCache = new Map<string, LocalTrainingData>();
   private readonly trainLock = new Mutex();
   private liveTrainers = 0;
   private peakTrainers = 0;
@@ -145,7 +148,7 @@ export class VirtualClientHost {
   }
 
   /** A client's token streams (cached for the most recently used clients). */
-  data(clientId: string): LocalLmData {
+  data(clientId: string): LocalTrainingData {
     const cached = this.dataCache.get(clientId);
     if (cached) {
       this.dataCache.delete(clientId);
@@ -155,7 +158,7 @@ export class VirtualClientHost {
     const client = this.clients.byId.get(clientId);
     if (!client)
       throw new FedpeftError('UNKNOWN_CLIENT', `client '${clientId}' is not part of this scenario`);
-    const data = clientLmData(this.scenario, client);
+    const data = clientData(this.scenario, client);
     this.dataCache.set(clientId, data);
     const limit = this.options.dataCacheSize ?? 64;
     while (this.dataCache.size > limit) this.dataCache.delete(this.dataCache.keys().next().value as string);
@@ -213,6 +216,8 @@ export class VirtualClientHost {
           report.trainLoss = (fields.trainLoss as number | null) ?? null;
           report.globalValLoss = (fields.globalValLoss as number | null) ?? null;
           report.personalValLoss = (fields.personalValLoss as number | null) ?? null;
+          report.globalValAccuracy = (fields.globalValAccuracy as number | undefined) ?? null;
+          report.personalValAccuracy = (fields.personalValAccuracy as number | undefined) ?? null;
           if (secure && !abandoned) {
             abandoned = decideAbandon();
             if (abandoned) runtime?.stop(`simulated ${abandoned}`);
