@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { selectBackend } from '../../shared/tensor/backend.ts';
 import { FedpeftError } from '../../shared/errors.ts';
-import { loadScenario } from '../../simulations/load-scenario.ts';
+import { listPresets, loadScenario } from '../../simulations/load-scenario.ts';
 import type { Override } from '../../simulations/scenario-overrides.ts';
 import { simulate } from '../../simulations/simulate.ts';
 import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
@@ -116,7 +116,7 @@ export const simulateCommand: CliCommand = {
       .argument('[scenario]', 'scenario YAML file (or a preset name)')
       .option(
         '--preset <name>',
-        'a shipped scenario: quickstart, spam-personalization, heterogeneous-devices, compare-methods',
+        `a shipped scenario: ${listPresets().join(', ')}`,
       )
       .option('--compare <methods>', 'run once per method and write a comparison report, e.g. pica,lora,cla')
       .option(
