@@ -5,6 +5,7 @@
  * `adaptive-clipping.ts` and `secagg/config.ts` take, so the runner passes them through unchanged.
  */
 import { z } from 'zod';
+import { checkDpPlacement } from '../shared/privacy/placement-rules.ts';
 import { secAggConfigSchema } from '../shared/privacy/secagg/config.ts';
 
 export const DP_PLACEMENTS = ['central', 'distributed', 'local'] as const;
@@ -93,24 +94,7 @@ export const privacySettingsSchema = z
       .describe('Secure aggregation: the coordinator only learns the sum of updates. Default: off.'),
   })
   .strict()
-  .superRefine((p, ctx) => {
-    if (p.secureAggregation && p.dp?.placement === 'central') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['dp', 'placement'],
-        message:
-          'with secure aggregation the coordinator never sees single updates to clip: use placement distributed (or local)',
-      });
-    }
-    if (p.dp?.placement === 'distributed' && !p.secureAggregation) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['dp', 'placement'],
-        message:
-          'distributed noise only protects anything under secure aggregation: add a privacy.secureAggregation block or use placement central',
-      });
-    }
-  });
+  .superRefine(checkDpPlacement);
 
 export type PrivacySettings = z.output<typeof privacySettingsSchema>;
 export type DpSettings = z.output<typeof dpSettingsSchema>;

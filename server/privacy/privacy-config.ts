@@ -9,6 +9,7 @@
  * (or `local`): the coordinator cannot clip updates it never sees.
  */
 import { z } from 'zod';
+import { checkDpPlacement } from '../../shared/privacy/placement-rules.ts';
 import { FedpeftError } from '../../shared/errors.ts';
 import { formatZodError } from '../../shared/config/format-error.ts';
 import { MAX_SECAGG_CLIENTS } from '../../shared/privacy/secagg/config.ts';
@@ -77,24 +78,7 @@ export const privacyConfigSchema = z
       .optional(),
   })
   .strict()
-  .superRefine((p, ctx) => {
-    if (p.secureAggregation && p.dp?.placement === 'central') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['dp', 'placement'],
-        message:
-          'with secure aggregation the coordinator never sees single updates to clip: use placement distributed',
-      });
-    }
-    if (p.dp?.placement === 'distributed' && !p.secureAggregation) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['dp', 'placement'],
-        message:
-          'distributed noise only protects anything under secure aggregation: add privacy.secureAggregation or use central',
-      });
-    }
-  })
+  .superRefine(checkDpPlacement)
   .prefault({});
 
 export type PrivacyConfig = z.output<typeof privacyConfigSchema>;

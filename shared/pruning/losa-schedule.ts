@@ -42,7 +42,12 @@ import { BLOCK_ROLES } from '../adapters/preset.ts';
 import { AdamW, type AdamWConfigInput } from '../train/adamw.ts';
 import { trainStep } from '../train/train-step.ts';
 import { pairwiseCka } from './cka.ts';
-import { allocateSparsity, DEFAULT_BETA, DEFAULT_MAX_LAYER_SPARSITY } from './sparsity-allocation.ts';
+import {
+  allocateSparsity,
+  DEFAULT_BETA,
+  DEFAULT_MAX_LAYER_SPARSITY,
+  fillByImportance,
+} from './sparsity-allocation.ts';
 import { allocateRanks } from './rank-allocation.ts';
 import { pruneModel } from './prune-model.ts';
 import { cubicSparsity, DEFAULT_PRUNING_STEPS } from './schedule.ts';
@@ -152,9 +157,8 @@ export function decoderLayers(
 /**
  * LoSA's LP `min sum x_i imp_i` s.t. mean(x) = target and per-layer boxes
  * `[max(0, target - delta, floor_i), max(floor_i, min(target + delta, maxLayer))]`, solved exactly by the
- * greedy fill in ascending importance (as `allocateByImportance`, which this equals when every floor is 0).
- * Layers of equal importance are filled to a common level (water-filling), so identical layers with identical
- * floors get identical sparsity. When the floors alone exceed the budget the floors are returned.
+ * greedy fill in ascending importance (`fillByImportance`; equal to `allocateByImportance` when every floor
+ * is 0). Raising a floor is how a layer pruned at an earlier stage keeps its zeros.
  */
 export function allocateSparsityWithFloors(
   importance: readonly number[],
@@ -168,45 +172,9 @@ export function allocateSparsityWithFloors(
       `one floor per layer: ${floors.length} floors for ${importance.length} layers`,
     );
   }
-  const L = importance.length;
   const lo = floors.map((f) => Math.max(0, target - delta, f));
   const hi = lo.map((l) => Math.max(l, Math.min(maxLayer, target + delta)));
-  const x = [...lo];
-  let budget = L * target - lo.reduce((a, b) => a + b, 0);
-  const order = importance
-    .map((_, i) => i)
-    .sort((a, b) => (importance[a] ?? 0) - (importance[b] ?? 0) || a - b);
-  for (let start = 0; start < L && budget > 0;) {
-    let end = start + 1;
-    const base = importance[order[start] ?? 0] ?? 0;
-    while (
-      end < L &&
-      Math.abs((importance[order[end] ?? 0] ?? 0) - base) <= 1e-12 * Math.max(1, Math.abs(base))
-    )
-      end++;
-    const group = order.slice(start, end);
-    const capacity = group.reduce((acc, i) => acc + (hi[i] ?? 0) - (lo[i] ?? 0), 0);
-    const give = Math.min(budget, capacity);
-    const level = waterLevel(group, lo, hi, give);
-    for (const i of group) x[i] = Math.min(hi[i] ?? 0, Math.max(lo[i] ?? 0, level));
-    budget -= give;
-    start = end;
-  }
-  return x;
-}
-
-/** The level `v` with `sum_i (clamp(v, lo_i, hi_i) - lo_i) = give` over `group` (bisection; f is monotone). */
-function waterLevel(group: number[], lo: number[], hi: number[], give: number): number {
-  const filled = (v: number) =>
-    group.reduce((acc, i) => acc + Math.min(hi[i] ?? 0, Math.max(lo[i] ?? 0, v)) - (lo[i] ?? 0), 0);
-  let a = Math.min(...group.map((i) => lo[i] ?? 0));
-  let b = Math.max(...group.map((i) => hi[i] ?? 0));
-  for (let iter = 0; iter < 200 && b - a > 1e-15; iter++) {
-    const mid = (a + b) / 2;
-    if (filled(mid) < give) a = mid;
-    else b = mid;
-  }
-  return b;
+  return fillByImportance(importance, lo, hi, target);
 }
 
 /** Fraction of exact zeros in a Linear's kernel: the sparsity it really has, whatever produced it. */

@@ -94,13 +94,29 @@ export function allocateByImportance(
   const L = importance.length;
   const lo = Math.max(0, target - delta);
   const hi = Math.min(maxLayer, target + delta);
-  const x = new Array<number>(L).fill(lo);
-  let budget = L * target - L * lo;
+  return fillByImportance(importance, new Array<number>(L).fill(lo), new Array<number>(L).fill(hi), target);
+}
+
+/**
+ * The greedy solver of `min sum x_i imp_i` s.t. mean(x) = target and `lo_i <= x_i <= hi_i`: every layer starts
+ * at its lower bound and the remaining budget goes to layers in ascending importance, each up to its upper
+ * bound. Layers of (numerically) equal importance are filled to a common level (water-filling), so identical
+ * layers with identical bounds get identical sparsity. When the lower bounds alone exceed the budget they are
+ * returned as they are.
+ */
+export function fillByImportance(
+  importance: readonly number[],
+  lo: readonly number[],
+  hi: readonly number[],
+  target: number,
+): number[] {
+  const L = importance.length;
+  const x = [...lo];
+  let budget = L * target - lo.reduce((a, b) => a + b, 0);
   const order = importance
     .map((_, i) => i)
     .sort((a, b) => (importance[a] ?? 0) - (importance[b] ?? 0) || a - b);
   for (let start = 0; start < L && budget > 0;) {
-    // A group of (numerically) equal importances shares its part of the budget equally.
     let end = start + 1;
     const base = importance[order[start] ?? 0] ?? 0;
     while (
@@ -109,10 +125,36 @@ export function allocateByImportance(
     )
       end++;
     const group = order.slice(start, end);
-    const give = Math.min(budget, group.length * (hi - lo));
-    for (const i of group) x[i] = lo + give / group.length;
+    const capacity = group.reduce((acc, i) => acc + (hi[i] ?? 0) - (lo[i] ?? 0), 0);
+    const give = Math.min(budget, capacity);
+    const level = waterLevel(group, lo, hi, give);
+    for (const i of group) x[i] = Math.min(hi[i] ?? 0, Math.max(lo[i] ?? 0, level));
     budget -= give;
     start = end;
   }
   return x;
+}
+
+/** The level `v` with `sum_i (clamp(v, lo_i, hi_i) - lo_i) = give` over `group`. */
+function waterLevel(
+  group: readonly number[],
+  lo: readonly number[],
+  hi: readonly number[],
+  give: number,
+): number {
+  const lo0 = lo[group[0] ?? 0] ?? 0;
+  const hi0 = hi[group[0] ?? 0] ?? 0;
+  // Equal boxes (always, without floors): the level is exact, not bisected.
+  if (group.every((i) => lo[i] === lo0 && hi[i] === hi0)) return lo0 + give / group.length;
+  const filled = (v: number) =>
+    group.reduce((acc, i) => acc + Math.min(hi[i] ?? 0, Math.max(lo[i] ?? 0, v)) - (lo[i] ?? 0), 0);
+  let a = Math.min(...group.map((i) => lo[i] ?? 0));
+  let b = Math.max(...group.map((i) => hi[i] ?? 0));
+  // Bisection: `filled` is monotone in v.
+  for (let iter = 0; iter < 200 && b - a > 1e-15; iter++) {
+    const mid = (a + b) / 2;
+    if (filled(mid) < give) a = mid;
+    else b = mid;
+  }
+  return b;
 }
