@@ -137,7 +137,7 @@ export const scenarioSchema = z
           .min(1)
           .optional()
           .describe(
-            "Base-model cache directory. Default: the pretraining cache's own (FEDPEFT_CACHE or ~/.cache/fedpeft).",
+            "Base-model cache directory. Default: the pretraining cache's own (FEDPEFT_CACHE_DIR, else XDG_CACHE_HOME/fedpeft, else ~/.cache/fedpeft).",
           ),
       })
       .strict()
