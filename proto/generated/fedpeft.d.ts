@@ -45,6 +45,12 @@ export namespace fedpeft {
       /** Envelope metrics */
       metrics?: fedpeft.v1.IMetrics | null;
 
+      /** Envelope foldRequest */
+      foldRequest?: fedpeft.v1.IFoldRequest | null;
+
+      /** Envelope foldHistory */
+      foldHistory?: fedpeft.v1.IFoldHistory | null;
+
       /** Envelope transferManifest */
       transferManifest?: fedpeft.v1.ITransferManifest | null;
 
@@ -123,6 +129,12 @@ export namespace fedpeft {
       /** Envelope metrics. */
       public metrics?: fedpeft.v1.IMetrics | null;
 
+      /** Envelope foldRequest. */
+      public foldRequest?: fedpeft.v1.IFoldRequest | null;
+
+      /** Envelope foldHistory. */
+      public foldHistory?: fedpeft.v1.IFoldHistory | null;
+
       /** Envelope transferManifest. */
       public transferManifest?: fedpeft.v1.ITransferManifest | null;
 
@@ -165,6 +177,8 @@ export namespace fedpeft {
         | 'updateReceipt'
         | 'globalState'
         | 'metrics'
+        | 'foldRequest'
+        | 'foldHistory'
         | 'transferManifest'
         | 'tensorChunk'
         | 'chunkAck'
@@ -608,6 +622,18 @@ export namespace fedpeft {
 
       /** Capabilities numExamples */
       numExamples?: number | null;
+
+      /** Capabilities deviceClass */
+      deviceClass?: string | null;
+
+      /** Capabilities batteryLevel */
+      batteryLevel?: number | null;
+
+      /** Capabilities charging */
+      charging?: boolean | null;
+
+      /** Capabilities unmeteredNetwork */
+      unmeteredNetwork?: boolean | null;
     }
 
     /** Represents a Capabilities. */
@@ -641,6 +667,18 @@ export namespace fedpeft {
 
       /** Capabilities numExamples. */
       public numExamples: number;
+
+      /** Capabilities deviceClass. */
+      public deviceClass: string;
+
+      /** Capabilities batteryLevel. */
+      public batteryLevel?: number | null;
+
+      /** Capabilities charging. */
+      public charging: boolean;
+
+      /** Capabilities unmeteredNetwork. */
+      public unmeteredNetwork: boolean;
 
       /**
        * Creates a new Capabilities instance using the specified properties.
@@ -1459,6 +1497,15 @@ export namespace fedpeft {
 
       /** RoundInstruction evaluatePersonal */
       evaluatePersonal?: boolean | null;
+
+      /** RoundInstruction foldCount */
+      foldCount?: number | null;
+
+      /** RoundInstruction proximalMu */
+      proximalMu?: number | null;
+
+      /** RoundInstruction clientNoise */
+      clientNoise?: fedpeft.v1.IClientNoise | null;
     }
 
     /** Represents a RoundInstruction. */
@@ -1508,6 +1555,15 @@ export namespace fedpeft {
       /** RoundInstruction evaluatePersonal. */
       public evaluatePersonal: boolean;
 
+      /** RoundInstruction foldCount. */
+      public foldCount: number;
+
+      /** RoundInstruction proximalMu. */
+      public proximalMu: number;
+
+      /** RoundInstruction clientNoise. */
+      public clientNoise?: fedpeft.v1.IClientNoise | null;
+
       /**
        * Creates a new RoundInstruction instance using the specified properties.
        * @param [properties] Properties to set
@@ -1541,6 +1597,76 @@ export namespace fedpeft {
 
       /**
        * Gets the default type url for RoundInstruction
+       * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns The default type url
+       */
+      public static getTypeUrl(typeUrlPrefix?: string): string;
+    }
+
+    /** DpPlacement enum. */
+    enum DpPlacement {
+      DP_PLACEMENT_UNSPECIFIED = 0,
+      CENTRAL = 1,
+      DISTRIBUTED = 2,
+      LOCAL = 3,
+    }
+
+    /** Properties of a ClientNoise. */
+    interface IClientNoise {
+      /** ClientNoise placement */
+      placement?: fedpeft.v1.DpPlacement | null;
+
+      /** ClientNoise clipNorm */
+      clipNorm?: number | null;
+
+      /** ClientNoise noiseStd */
+      noiseStd?: number | null;
+    }
+
+    /** Represents a ClientNoise. */
+    class ClientNoise implements IClientNoise {
+      /**
+       * Constructs a new ClientNoise.
+       * @param [properties] Properties to set
+       */
+      constructor(properties?: fedpeft.v1.IClientNoise);
+
+      /** ClientNoise placement. */
+      public placement: fedpeft.v1.DpPlacement;
+
+      /** ClientNoise clipNorm. */
+      public clipNorm: number;
+
+      /** ClientNoise noiseStd. */
+      public noiseStd: number;
+
+      /**
+       * Creates a new ClientNoise instance using the specified properties.
+       * @param [properties] Properties to set
+       * @returns ClientNoise instance
+       */
+      public static create(properties?: fedpeft.v1.IClientNoise): fedpeft.v1.ClientNoise;
+
+      /**
+       * Encodes the specified ClientNoise message. Does not implicitly {@link fedpeft.v1.ClientNoise.verify|verify} messages.
+       * @param message ClientNoise message or plain object to encode
+       * @param [writer] Writer to encode to
+       * @returns Writer
+       */
+      public static encode(message: fedpeft.v1.IClientNoise, writer?: $protobuf.Writer): $protobuf.Writer;
+
+      /**
+       * Decodes a ClientNoise message from the specified reader or buffer.
+       * @param reader Reader or buffer to decode from
+       * @param [length] Message length if known beforehand
+       * @returns ClientNoise
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      public static decode(reader: $protobuf.Reader | Uint8Array, length?: number): fedpeft.v1.ClientNoise;
+
+      /**
+       * Gets the default type url for ClientNoise
        * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
        * @returns The default type url
        */
@@ -1924,6 +2050,9 @@ export namespace fedpeft {
 
       /** GlobalState roundMetrics */
       roundMetrics?: fedpeft.v1.IMetrics | null;
+
+      /** GlobalState foldCount */
+      foldCount?: number | null;
     }
 
     /** Represents a GlobalState. */
@@ -1945,6 +2074,9 @@ export namespace fedpeft {
 
       /** GlobalState roundMetrics. */
       public roundMetrics?: fedpeft.v1.IMetrics | null;
+
+      /** GlobalState foldCount. */
+      public foldCount: number;
 
       /**
        * Creates a new GlobalState instance using the specified properties.
@@ -1973,6 +2105,174 @@ export namespace fedpeft {
 
       /**
        * Gets the default type url for GlobalState
+       * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns The default type url
+       */
+      public static getTypeUrl(typeUrlPrefix?: string): string;
+    }
+
+    /** Properties of a FoldRequest. */
+    interface IFoldRequest {
+      /** FoldRequest fromIndex */
+      fromIndex?: number | null;
+
+      /** FoldRequest toIndex */
+      toIndex?: number | null;
+    }
+
+    /** Represents a FoldRequest. */
+    class FoldRequest implements IFoldRequest {
+      /**
+       * Constructs a new FoldRequest.
+       * @param [properties] Properties to set
+       */
+      constructor(properties?: fedpeft.v1.IFoldRequest);
+
+      /** FoldRequest fromIndex. */
+      public fromIndex: number;
+
+      /** FoldRequest toIndex. */
+      public toIndex: number;
+
+      /**
+       * Creates a new FoldRequest instance using the specified properties.
+       * @param [properties] Properties to set
+       * @returns FoldRequest instance
+       */
+      public static create(properties?: fedpeft.v1.IFoldRequest): fedpeft.v1.FoldRequest;
+
+      /**
+       * Encodes the specified FoldRequest message. Does not implicitly {@link fedpeft.v1.FoldRequest.verify|verify} messages.
+       * @param message FoldRequest message or plain object to encode
+       * @param [writer] Writer to encode to
+       * @returns Writer
+       */
+      public static encode(message: fedpeft.v1.IFoldRequest, writer?: $protobuf.Writer): $protobuf.Writer;
+
+      /**
+       * Decodes a FoldRequest message from the specified reader or buffer.
+       * @param reader Reader or buffer to decode from
+       * @param [length] Message length if known beforehand
+       * @returns FoldRequest
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      public static decode(reader: $protobuf.Reader | Uint8Array, length?: number): fedpeft.v1.FoldRequest;
+
+      /**
+       * Gets the default type url for FoldRequest
+       * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns The default type url
+       */
+      public static getTypeUrl(typeUrlPrefix?: string): string;
+    }
+
+    /** Properties of a Fold. */
+    interface IFold {
+      /** Fold index */
+      index?: number | null;
+
+      /** Fold linkIndex */
+      linkIndex?: number | null;
+
+      /** Fold state */
+      state?: fedpeft.v1.ITransferManifest | null;
+    }
+
+    /** Represents a Fold. */
+    class Fold implements IFold {
+      /**
+       * Constructs a new Fold.
+       * @param [properties] Properties to set
+       */
+      constructor(properties?: fedpeft.v1.IFold);
+
+      /** Fold index. */
+      public index: number;
+
+      /** Fold linkIndex. */
+      public linkIndex: number;
+
+      /** Fold state. */
+      public state?: fedpeft.v1.ITransferManifest | null;
+
+      /**
+       * Creates a new Fold instance using the specified properties.
+       * @param [properties] Properties to set
+       * @returns Fold instance
+       */
+      public static create(properties?: fedpeft.v1.IFold): fedpeft.v1.Fold;
+
+      /**
+       * Encodes the specified Fold message. Does not implicitly {@link fedpeft.v1.Fold.verify|verify} messages.
+       * @param message Fold message or plain object to encode
+       * @param [writer] Writer to encode to
+       * @returns Writer
+       */
+      public static encode(message: fedpeft.v1.IFold, writer?: $protobuf.Writer): $protobuf.Writer;
+
+      /**
+       * Decodes a Fold message from the specified reader or buffer.
+       * @param reader Reader or buffer to decode from
+       * @param [length] Message length if known beforehand
+       * @returns Fold
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      public static decode(reader: $protobuf.Reader | Uint8Array, length?: number): fedpeft.v1.Fold;
+
+      /**
+       * Gets the default type url for Fold
+       * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns The default type url
+       */
+      public static getTypeUrl(typeUrlPrefix?: string): string;
+    }
+
+    /** Properties of a FoldHistory. */
+    interface IFoldHistory {
+      /** FoldHistory folds */
+      folds?: fedpeft.v1.IFold[] | null;
+    }
+
+    /** Represents a FoldHistory. */
+    class FoldHistory implements IFoldHistory {
+      /**
+       * Constructs a new FoldHistory.
+       * @param [properties] Properties to set
+       */
+      constructor(properties?: fedpeft.v1.IFoldHistory);
+
+      /** FoldHistory folds. */
+      public folds: fedpeft.v1.IFold[];
+
+      /**
+       * Creates a new FoldHistory instance using the specified properties.
+       * @param [properties] Properties to set
+       * @returns FoldHistory instance
+       */
+      public static create(properties?: fedpeft.v1.IFoldHistory): fedpeft.v1.FoldHistory;
+
+      /**
+       * Encodes the specified FoldHistory message. Does not implicitly {@link fedpeft.v1.FoldHistory.verify|verify} messages.
+       * @param message FoldHistory message or plain object to encode
+       * @param [writer] Writer to encode to
+       * @returns Writer
+       */
+      public static encode(message: fedpeft.v1.IFoldHistory, writer?: $protobuf.Writer): $protobuf.Writer;
+
+      /**
+       * Decodes a FoldHistory message from the specified reader or buffer.
+       * @param reader Reader or buffer to decode from
+       * @param [length] Message length if known beforehand
+       * @returns FoldHistory
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      public static decode(reader: $protobuf.Reader | Uint8Array, length?: number): fedpeft.v1.FoldHistory;
+
+      /**
+       * Gets the default type url for FoldHistory
        * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
        * @returns The default type url
        */

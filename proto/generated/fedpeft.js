@@ -44,6 +44,8 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @property {fedpeft.v1.IUpdateReceipt|null} [updateReceipt] Envelope updateReceipt
        * @property {fedpeft.v1.IGlobalState|null} [globalState] Envelope globalState
        * @property {fedpeft.v1.IMetrics|null} [metrics] Envelope metrics
+       * @property {fedpeft.v1.IFoldRequest|null} [foldRequest] Envelope foldRequest
+       * @property {fedpeft.v1.IFoldHistory|null} [foldHistory] Envelope foldHistory
        * @property {fedpeft.v1.ITransferManifest|null} [transferManifest] Envelope transferManifest
        * @property {fedpeft.v1.ITensorChunk|null} [tensorChunk] Envelope tensorChunk
        * @property {fedpeft.v1.IChunkAck|null} [chunkAck] Envelope chunkAck
@@ -175,6 +177,22 @@ export const fedpeft = ($root.fedpeft = (() => {
       Envelope.prototype.metrics = null;
 
       /**
+       * Envelope foldRequest.
+       * @member {fedpeft.v1.IFoldRequest|null|undefined} foldRequest
+       * @memberof fedpeft.v1.Envelope
+       * @instance
+       */
+      Envelope.prototype.foldRequest = null;
+
+      /**
+       * Envelope foldHistory.
+       * @member {fedpeft.v1.IFoldHistory|null|undefined} foldHistory
+       * @memberof fedpeft.v1.Envelope
+       * @instance
+       */
+      Envelope.prototype.foldHistory = null;
+
+      /**
        * Envelope transferManifest.
        * @member {fedpeft.v1.ITransferManifest|null|undefined} transferManifest
        * @memberof fedpeft.v1.Envelope
@@ -259,7 +277,7 @@ export const fedpeft = ($root.fedpeft = (() => {
 
       /**
        * Envelope body.
-       * @member {"join"|"welcome"|"heartbeat"|"goodbye"|"error"|"roundInstruction"|"updateCommit"|"updateReceipt"|"globalState"|"metrics"|"transferManifest"|"tensorChunk"|"chunkAck"|"secaggAdvertiseKeys"|"secaggKeysBroadcast"|"secaggShareKeys"|"secaggSharesDelivery"|"secaggMaskedInput"|"secaggUnmaskRequest"|"secaggUnmaskResponse"|undefined} body
+       * @member {"join"|"welcome"|"heartbeat"|"goodbye"|"error"|"roundInstruction"|"updateCommit"|"updateReceipt"|"globalState"|"metrics"|"foldRequest"|"foldHistory"|"transferManifest"|"tensorChunk"|"chunkAck"|"secaggAdvertiseKeys"|"secaggKeysBroadcast"|"secaggShareKeys"|"secaggSharesDelivery"|"secaggMaskedInput"|"secaggUnmaskRequest"|"secaggUnmaskResponse"|undefined} body
        * @memberof fedpeft.v1.Envelope
        * @instance
        */
@@ -276,6 +294,8 @@ export const fedpeft = ($root.fedpeft = (() => {
             'updateReceipt',
             'globalState',
             'metrics',
+            'foldRequest',
+            'foldHistory',
             'transferManifest',
             'tensorChunk',
             'chunkAck',
@@ -380,6 +400,18 @@ export const fedpeft = ($root.fedpeft = (() => {
           $root.fedpeft.v1.Metrics.encode(
             message.metrics,
             writer.uint32(/* id 24, wireType 2 =*/ 194).fork(),
+            q + 1,
+          ).ldelim();
+        if (message.foldRequest != null && Object.hasOwnProperty.call(message, 'foldRequest'))
+          $root.fedpeft.v1.FoldRequest.encode(
+            message.foldRequest,
+            writer.uint32(/* id 25, wireType 2 =*/ 202).fork(),
+            q + 1,
+          ).ldelim();
+        if (message.foldHistory != null && Object.hasOwnProperty.call(message, 'foldHistory'))
+          $root.fedpeft.v1.FoldHistory.encode(
+            message.foldHistory,
+            writer.uint32(/* id 26, wireType 2 =*/ 210).fork(),
             q + 1,
           ).ldelim();
         if (message.transferManifest != null && Object.hasOwnProperty.call(message, 'transferManifest'))
@@ -554,6 +586,24 @@ export const fedpeft = ($root.fedpeft = (() => {
             }
             case 24: {
               message.metrics = $root.fedpeft.v1.Metrics.decode(reader, reader.uint32(), undefined, long + 1);
+              break;
+            }
+            case 25: {
+              message.foldRequest = $root.fedpeft.v1.FoldRequest.decode(
+                reader,
+                reader.uint32(),
+                undefined,
+                long + 1,
+              );
+              break;
+            }
+            case 26: {
+              message.foldHistory = $root.fedpeft.v1.FoldHistory.decode(
+                reader,
+                reader.uint32(),
+                undefined,
+                long + 1,
+              );
               break;
             }
             case 30: {
@@ -1629,6 +1679,10 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @property {number|null} [maxChunkBytes] Capabilities maxChunkBytes
        * @property {number|null} [examplesPerSecond] Capabilities examplesPerSecond
        * @property {number|null} [numExamples] Capabilities numExamples
+       * @property {string|null} [deviceClass] Capabilities deviceClass
+       * @property {number|null} [batteryLevel] Capabilities batteryLevel
+       * @property {boolean|null} [charging] Capabilities charging
+       * @property {boolean|null} [unmeteredNetwork] Capabilities unmeteredNetwork
        */
 
       /**
@@ -1712,6 +1766,47 @@ export const fedpeft = ($root.fedpeft = (() => {
       Capabilities.prototype.numExamples = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
 
       /**
+       * Capabilities deviceClass.
+       * @member {string} deviceClass
+       * @memberof fedpeft.v1.Capabilities
+       * @instance
+       */
+      Capabilities.prototype.deviceClass = '';
+
+      /**
+       * Capabilities batteryLevel.
+       * @member {number|null|undefined} batteryLevel
+       * @memberof fedpeft.v1.Capabilities
+       * @instance
+       */
+      Capabilities.prototype.batteryLevel = null;
+
+      /**
+       * Capabilities charging.
+       * @member {boolean} charging
+       * @memberof fedpeft.v1.Capabilities
+       * @instance
+       */
+      Capabilities.prototype.charging = false;
+
+      /**
+       * Capabilities unmeteredNetwork.
+       * @member {boolean} unmeteredNetwork
+       * @memberof fedpeft.v1.Capabilities
+       * @instance
+       */
+      Capabilities.prototype.unmeteredNetwork = false;
+
+      // OneOf field names bound to virtual getters and setters
+      let $oneOfFields;
+
+      // Virtual OneOf for proto3 optional field
+      Object.defineProperty(Capabilities.prototype, '_batteryLevel', {
+        get: $util.oneOfGetter(($oneOfFields = ['batteryLevel'])),
+        set: $util.oneOfSetter($oneOfFields),
+      });
+
+      /**
        * Creates a new Capabilities instance using the specified properties.
        * @function create
        * @memberof fedpeft.v1.Capabilities
@@ -1756,6 +1851,14 @@ export const fedpeft = ($root.fedpeft = (() => {
           writer.uint32(/* id 7, wireType 5 =*/ 61).float(message.examplesPerSecond);
         if (message.numExamples != null && Object.hasOwnProperty.call(message, 'numExamples'))
           writer.uint32(/* id 8, wireType 0 =*/ 64).uint64(message.numExamples);
+        if (message.deviceClass != null && Object.hasOwnProperty.call(message, 'deviceClass'))
+          writer.uint32(/* id 9, wireType 2 =*/ 74).string(message.deviceClass);
+        if (message.batteryLevel != null && Object.hasOwnProperty.call(message, 'batteryLevel'))
+          writer.uint32(/* id 10, wireType 5 =*/ 85).float(message.batteryLevel);
+        if (message.charging != null && Object.hasOwnProperty.call(message, 'charging'))
+          writer.uint32(/* id 11, wireType 0 =*/ 88).bool(message.charging);
+        if (message.unmeteredNetwork != null && Object.hasOwnProperty.call(message, 'unmeteredNetwork'))
+          writer.uint32(/* id 12, wireType 0 =*/ 96).bool(message.unmeteredNetwork);
         return writer;
       };
 
@@ -1827,6 +1930,22 @@ export const fedpeft = ($root.fedpeft = (() => {
             }
             case 8: {
               message.numExamples = reader.uint64();
+              break;
+            }
+            case 9: {
+              message.deviceClass = reader.string();
+              break;
+            }
+            case 10: {
+              message.batteryLevel = reader.float();
+              break;
+            }
+            case 11: {
+              message.charging = reader.bool();
+              break;
+            }
+            case 12: {
+              message.unmeteredNetwork = reader.bool();
               break;
             }
             default:
@@ -3733,6 +3852,9 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @property {fedpeft.v1.ITransferManifest|null} [globalState] RoundInstruction globalState
        * @property {fedpeft.v1.ISecAggConfig|null} [secureAggregation] RoundInstruction secureAggregation
        * @property {boolean|null} [evaluatePersonal] RoundInstruction evaluatePersonal
+       * @property {number|null} [foldCount] RoundInstruction foldCount
+       * @property {number|null} [proximalMu] RoundInstruction proximalMu
+       * @property {fedpeft.v1.IClientNoise|null} [clientNoise] RoundInstruction clientNoise
        */
 
       /**
@@ -3854,6 +3976,30 @@ export const fedpeft = ($root.fedpeft = (() => {
       RoundInstruction.prototype.evaluatePersonal = false;
 
       /**
+       * RoundInstruction foldCount.
+       * @member {number} foldCount
+       * @memberof fedpeft.v1.RoundInstruction
+       * @instance
+       */
+      RoundInstruction.prototype.foldCount = 0;
+
+      /**
+       * RoundInstruction proximalMu.
+       * @member {number} proximalMu
+       * @memberof fedpeft.v1.RoundInstruction
+       * @instance
+       */
+      RoundInstruction.prototype.proximalMu = 0;
+
+      /**
+       * RoundInstruction clientNoise.
+       * @member {fedpeft.v1.IClientNoise|null|undefined} clientNoise
+       * @memberof fedpeft.v1.RoundInstruction
+       * @instance
+       */
+      RoundInstruction.prototype.clientNoise = null;
+
+      /**
        * Creates a new RoundInstruction instance using the specified properties.
        * @function create
        * @memberof fedpeft.v1.RoundInstruction
@@ -3912,6 +4058,16 @@ export const fedpeft = ($root.fedpeft = (() => {
           ).ldelim();
         if (message.evaluatePersonal != null && Object.hasOwnProperty.call(message, 'evaluatePersonal'))
           writer.uint32(/* id 13, wireType 0 =*/ 104).bool(message.evaluatePersonal);
+        if (message.foldCount != null && Object.hasOwnProperty.call(message, 'foldCount'))
+          writer.uint32(/* id 14, wireType 0 =*/ 112).uint32(message.foldCount);
+        if (message.proximalMu != null && Object.hasOwnProperty.call(message, 'proximalMu'))
+          writer.uint32(/* id 15, wireType 1 =*/ 121).double(message.proximalMu);
+        if (message.clientNoise != null && Object.hasOwnProperty.call(message, 'clientNoise'))
+          $root.fedpeft.v1.ClientNoise.encode(
+            message.clientNoise,
+            writer.uint32(/* id 16, wireType 2 =*/ 130).fork(),
+            q + 1,
+          ).ldelim();
         return writer;
       };
 
@@ -4005,6 +4161,23 @@ export const fedpeft = ($root.fedpeft = (() => {
               message.evaluatePersonal = reader.bool();
               break;
             }
+            case 14: {
+              message.foldCount = reader.uint32();
+              break;
+            }
+            case 15: {
+              message.proximalMu = reader.double();
+              break;
+            }
+            case 16: {
+              message.clientNoise = $root.fedpeft.v1.ClientNoise.decode(
+                reader,
+                reader.uint32(),
+                undefined,
+                long + 1,
+              );
+              break;
+            }
             default:
               reader.skipType(tag & 7, long);
               break;
@@ -4033,6 +4206,177 @@ export const fedpeft = ($root.fedpeft = (() => {
       };
 
       return RoundInstruction;
+    })();
+
+    /**
+     * DpPlacement enum.
+     * @name fedpeft.v1.DpPlacement
+     * @enum {number}
+     * @property {number} DP_PLACEMENT_UNSPECIFIED=0 DP_PLACEMENT_UNSPECIFIED value
+     * @property {number} CENTRAL=1 CENTRAL value
+     * @property {number} DISTRIBUTED=2 DISTRIBUTED value
+     * @property {number} LOCAL=3 LOCAL value
+     */
+    v1.DpPlacement = (function () {
+      const valuesById = {},
+        values = Object.create(valuesById);
+      values[(valuesById[0] = 'DP_PLACEMENT_UNSPECIFIED')] = 0;
+      values[(valuesById[1] = 'CENTRAL')] = 1;
+      values[(valuesById[2] = 'DISTRIBUTED')] = 2;
+      values[(valuesById[3] = 'LOCAL')] = 3;
+      return values;
+    })();
+
+    v1.ClientNoise = (function () {
+      /**
+       * Properties of a ClientNoise.
+       * @memberof fedpeft.v1
+       * @interface IClientNoise
+       * @property {fedpeft.v1.DpPlacement|null} [placement] ClientNoise placement
+       * @property {number|null} [clipNorm] ClientNoise clipNorm
+       * @property {number|null} [noiseStd] ClientNoise noiseStd
+       */
+
+      /**
+       * Constructs a new ClientNoise.
+       * @memberof fedpeft.v1
+       * @classdesc Represents a ClientNoise.
+       * @implements IClientNoise
+       * @constructor
+       * @param {fedpeft.v1.IClientNoise=} [properties] Properties to set
+       */
+      function ClientNoise(properties) {
+        if (properties)
+          for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__') this[keys[i]] = properties[keys[i]];
+      }
+
+      /**
+       * ClientNoise placement.
+       * @member {fedpeft.v1.DpPlacement} placement
+       * @memberof fedpeft.v1.ClientNoise
+       * @instance
+       */
+      ClientNoise.prototype.placement = 0;
+
+      /**
+       * ClientNoise clipNorm.
+       * @member {number} clipNorm
+       * @memberof fedpeft.v1.ClientNoise
+       * @instance
+       */
+      ClientNoise.prototype.clipNorm = 0;
+
+      /**
+       * ClientNoise noiseStd.
+       * @member {number} noiseStd
+       * @memberof fedpeft.v1.ClientNoise
+       * @instance
+       */
+      ClientNoise.prototype.noiseStd = 0;
+
+      /**
+       * Creates a new ClientNoise instance using the specified properties.
+       * @function create
+       * @memberof fedpeft.v1.ClientNoise
+       * @static
+       * @param {fedpeft.v1.IClientNoise=} [properties] Properties to set
+       * @returns {fedpeft.v1.ClientNoise} ClientNoise instance
+       */
+      ClientNoise.create = function create(properties) {
+        return new ClientNoise(properties);
+      };
+
+      /**
+       * Encodes the specified ClientNoise message. Does not implicitly {@link fedpeft.v1.ClientNoise.verify|verify} messages.
+       * @function encode
+       * @memberof fedpeft.v1.ClientNoise
+       * @static
+       * @param {fedpeft.v1.IClientNoise} message ClientNoise message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      ClientNoise.encode = function encode(message, writer, q) {
+        if (!writer) writer = $Writer.create();
+        if (q === undefined) q = 0;
+        if (q > $util.recursionLimit) throw Error('max depth exceeded');
+        if (message.placement != null && Object.hasOwnProperty.call(message, 'placement'))
+          writer.uint32(/* id 1, wireType 0 =*/ 8).int32(message.placement);
+        if (message.clipNorm != null && Object.hasOwnProperty.call(message, 'clipNorm'))
+          writer.uint32(/* id 2, wireType 1 =*/ 17).double(message.clipNorm);
+        if (message.noiseStd != null && Object.hasOwnProperty.call(message, 'noiseStd'))
+          writer.uint32(/* id 3, wireType 1 =*/ 25).double(message.noiseStd);
+        return writer;
+      };
+
+      /**
+       * Decodes a ClientNoise message from the specified reader or buffer.
+       * @function decode
+       * @memberof fedpeft.v1.ClientNoise
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {fedpeft.v1.ClientNoise} ClientNoise
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      ClientNoise.decode = function decode(reader, length, error, long) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (long === undefined) long = 0;
+        if (long > $Reader.recursionLimit) throw Error('maximum nesting depth exceeded');
+        let end, message;
+        if (length === undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = new $root.fedpeft.v1.ClientNoise();
+        while (reader.pos < end) {
+          let tag = reader.uint32();
+          if (tag === error) break;
+          switch (tag >>> 3) {
+            case 1: {
+              message.placement = reader.int32();
+              break;
+            }
+            case 2: {
+              message.clipNorm = reader.double();
+              break;
+            }
+            case 3: {
+              message.noiseStd = reader.double();
+              break;
+            }
+            default:
+              reader.skipType(tag & 7, long);
+              break;
+          }
+        }
+        if (length !== undefined) {
+          if (reader.pos !== end) throw RangeError('index out of range');
+          reader.len = length;
+        }
+        return message;
+      };
+
+      /**
+       * Gets the default type url for ClientNoise
+       * @function getTypeUrl
+       * @memberof fedpeft.v1.ClientNoise
+       * @static
+       * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns {string} The default type url
+       */
+      ClientNoise.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+        if (typeUrlPrefix === undefined) {
+          typeUrlPrefix = 'type.googleapis.com';
+        }
+        return typeUrlPrefix + '/fedpeft.v1.ClientNoise';
+      };
+
+      return ClientNoise;
     })();
 
     v1.TrainedExtent = (function () {
@@ -5012,6 +5356,7 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @property {fedpeft.v1.ITransferManifest|null} [state] GlobalState state
        * @property {number|null} [linkIndex] GlobalState linkIndex
        * @property {fedpeft.v1.IMetrics|null} [roundMetrics] GlobalState roundMetrics
+       * @property {number|null} [foldCount] GlobalState foldCount
        */
 
       /**
@@ -5061,6 +5406,14 @@ export const fedpeft = ($root.fedpeft = (() => {
       GlobalState.prototype.roundMetrics = null;
 
       /**
+       * GlobalState foldCount.
+       * @member {number} foldCount
+       * @memberof fedpeft.v1.GlobalState
+       * @instance
+       */
+      GlobalState.prototype.foldCount = 0;
+
+      /**
        * Creates a new GlobalState instance using the specified properties.
        * @function create
        * @memberof fedpeft.v1.GlobalState
@@ -5101,6 +5454,8 @@ export const fedpeft = ($root.fedpeft = (() => {
             writer.uint32(/* id 4, wireType 2 =*/ 34).fork(),
             q + 1,
           ).ldelim();
+        if (message.foldCount != null && Object.hasOwnProperty.call(message, 'foldCount'))
+          writer.uint32(/* id 5, wireType 0 =*/ 40).uint32(message.foldCount);
         return writer;
       };
 
@@ -5158,6 +5513,10 @@ export const fedpeft = ($root.fedpeft = (() => {
               );
               break;
             }
+            case 5: {
+              message.foldCount = reader.uint32();
+              break;
+            }
             default:
               reader.skipType(tag & 7, long);
               break;
@@ -5186,6 +5545,433 @@ export const fedpeft = ($root.fedpeft = (() => {
       };
 
       return GlobalState;
+    })();
+
+    v1.FoldRequest = (function () {
+      /**
+       * Properties of a FoldRequest.
+       * @memberof fedpeft.v1
+       * @interface IFoldRequest
+       * @property {number|null} [fromIndex] FoldRequest fromIndex
+       * @property {number|null} [toIndex] FoldRequest toIndex
+       */
+
+      /**
+       * Constructs a new FoldRequest.
+       * @memberof fedpeft.v1
+       * @classdesc Represents a FoldRequest.
+       * @implements IFoldRequest
+       * @constructor
+       * @param {fedpeft.v1.IFoldRequest=} [properties] Properties to set
+       */
+      function FoldRequest(properties) {
+        if (properties)
+          for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__') this[keys[i]] = properties[keys[i]];
+      }
+
+      /**
+       * FoldRequest fromIndex.
+       * @member {number} fromIndex
+       * @memberof fedpeft.v1.FoldRequest
+       * @instance
+       */
+      FoldRequest.prototype.fromIndex = 0;
+
+      /**
+       * FoldRequest toIndex.
+       * @member {number} toIndex
+       * @memberof fedpeft.v1.FoldRequest
+       * @instance
+       */
+      FoldRequest.prototype.toIndex = 0;
+
+      /**
+       * Creates a new FoldRequest instance using the specified properties.
+       * @function create
+       * @memberof fedpeft.v1.FoldRequest
+       * @static
+       * @param {fedpeft.v1.IFoldRequest=} [properties] Properties to set
+       * @returns {fedpeft.v1.FoldRequest} FoldRequest instance
+       */
+      FoldRequest.create = function create(properties) {
+        return new FoldRequest(properties);
+      };
+
+      /**
+       * Encodes the specified FoldRequest message. Does not implicitly {@link fedpeft.v1.FoldRequest.verify|verify} messages.
+       * @function encode
+       * @memberof fedpeft.v1.FoldRequest
+       * @static
+       * @param {fedpeft.v1.IFoldRequest} message FoldRequest message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      FoldRequest.encode = function encode(message, writer, q) {
+        if (!writer) writer = $Writer.create();
+        if (q === undefined) q = 0;
+        if (q > $util.recursionLimit) throw Error('max depth exceeded');
+        if (message.fromIndex != null && Object.hasOwnProperty.call(message, 'fromIndex'))
+          writer.uint32(/* id 1, wireType 0 =*/ 8).uint32(message.fromIndex);
+        if (message.toIndex != null && Object.hasOwnProperty.call(message, 'toIndex'))
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint32(message.toIndex);
+        return writer;
+      };
+
+      /**
+       * Decodes a FoldRequest message from the specified reader or buffer.
+       * @function decode
+       * @memberof fedpeft.v1.FoldRequest
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {fedpeft.v1.FoldRequest} FoldRequest
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      FoldRequest.decode = function decode(reader, length, error, long) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (long === undefined) long = 0;
+        if (long > $Reader.recursionLimit) throw Error('maximum nesting depth exceeded');
+        let end, message;
+        if (length === undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = new $root.fedpeft.v1.FoldRequest();
+        while (reader.pos < end) {
+          let tag = reader.uint32();
+          if (tag === error) break;
+          switch (tag >>> 3) {
+            case 1: {
+              message.fromIndex = reader.uint32();
+              break;
+            }
+            case 2: {
+              message.toIndex = reader.uint32();
+              break;
+            }
+            default:
+              reader.skipType(tag & 7, long);
+              break;
+          }
+        }
+        if (length !== undefined) {
+          if (reader.pos !== end) throw RangeError('index out of range');
+          reader.len = length;
+        }
+        return message;
+      };
+
+      /**
+       * Gets the default type url for FoldRequest
+       * @function getTypeUrl
+       * @memberof fedpeft.v1.FoldRequest
+       * @static
+       * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns {string} The default type url
+       */
+      FoldRequest.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+        if (typeUrlPrefix === undefined) {
+          typeUrlPrefix = 'type.googleapis.com';
+        }
+        return typeUrlPrefix + '/fedpeft.v1.FoldRequest';
+      };
+
+      return FoldRequest;
+    })();
+
+    v1.Fold = (function () {
+      /**
+       * Properties of a Fold.
+       * @memberof fedpeft.v1
+       * @interface IFold
+       * @property {number|null} [index] Fold index
+       * @property {number|null} [linkIndex] Fold linkIndex
+       * @property {fedpeft.v1.ITransferManifest|null} [state] Fold state
+       */
+
+      /**
+       * Constructs a new Fold.
+       * @memberof fedpeft.v1
+       * @classdesc Represents a Fold.
+       * @implements IFold
+       * @constructor
+       * @param {fedpeft.v1.IFold=} [properties] Properties to set
+       */
+      function Fold(properties) {
+        if (properties)
+          for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__') this[keys[i]] = properties[keys[i]];
+      }
+
+      /**
+       * Fold index.
+       * @member {number} index
+       * @memberof fedpeft.v1.Fold
+       * @instance
+       */
+      Fold.prototype.index = 0;
+
+      /**
+       * Fold linkIndex.
+       * @member {number} linkIndex
+       * @memberof fedpeft.v1.Fold
+       * @instance
+       */
+      Fold.prototype.linkIndex = 0;
+
+      /**
+       * Fold state.
+       * @member {fedpeft.v1.ITransferManifest|null|undefined} state
+       * @memberof fedpeft.v1.Fold
+       * @instance
+       */
+      Fold.prototype.state = null;
+
+      /**
+       * Creates a new Fold instance using the specified properties.
+       * @function create
+       * @memberof fedpeft.v1.Fold
+       * @static
+       * @param {fedpeft.v1.IFold=} [properties] Properties to set
+       * @returns {fedpeft.v1.Fold} Fold instance
+       */
+      Fold.create = function create(properties) {
+        return new Fold(properties);
+      };
+
+      /**
+       * Encodes the specified Fold message. Does not implicitly {@link fedpeft.v1.Fold.verify|verify} messages.
+       * @function encode
+       * @memberof fedpeft.v1.Fold
+       * @static
+       * @param {fedpeft.v1.IFold} message Fold message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      Fold.encode = function encode(message, writer, q) {
+        if (!writer) writer = $Writer.create();
+        if (q === undefined) q = 0;
+        if (q > $util.recursionLimit) throw Error('max depth exceeded');
+        if (message.index != null && Object.hasOwnProperty.call(message, 'index'))
+          writer.uint32(/* id 1, wireType 0 =*/ 8).uint32(message.index);
+        if (message.linkIndex != null && Object.hasOwnProperty.call(message, 'linkIndex'))
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint32(message.linkIndex);
+        if (message.state != null && Object.hasOwnProperty.call(message, 'state'))
+          $root.fedpeft.v1.TransferManifest.encode(
+            message.state,
+            writer.uint32(/* id 3, wireType 2 =*/ 26).fork(),
+            q + 1,
+          ).ldelim();
+        return writer;
+      };
+
+      /**
+       * Decodes a Fold message from the specified reader or buffer.
+       * @function decode
+       * @memberof fedpeft.v1.Fold
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {fedpeft.v1.Fold} Fold
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      Fold.decode = function decode(reader, length, error, long) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (long === undefined) long = 0;
+        if (long > $Reader.recursionLimit) throw Error('maximum nesting depth exceeded');
+        let end, message;
+        if (length === undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = new $root.fedpeft.v1.Fold();
+        while (reader.pos < end) {
+          let tag = reader.uint32();
+          if (tag === error) break;
+          switch (tag >>> 3) {
+            case 1: {
+              message.index = reader.uint32();
+              break;
+            }
+            case 2: {
+              message.linkIndex = reader.uint32();
+              break;
+            }
+            case 3: {
+              message.state = $root.fedpeft.v1.TransferManifest.decode(
+                reader,
+                reader.uint32(),
+                undefined,
+                long + 1,
+              );
+              break;
+            }
+            default:
+              reader.skipType(tag & 7, long);
+              break;
+          }
+        }
+        if (length !== undefined) {
+          if (reader.pos !== end) throw RangeError('index out of range');
+          reader.len = length;
+        }
+        return message;
+      };
+
+      /**
+       * Gets the default type url for Fold
+       * @function getTypeUrl
+       * @memberof fedpeft.v1.Fold
+       * @static
+       * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns {string} The default type url
+       */
+      Fold.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+        if (typeUrlPrefix === undefined) {
+          typeUrlPrefix = 'type.googleapis.com';
+        }
+        return typeUrlPrefix + '/fedpeft.v1.Fold';
+      };
+
+      return Fold;
+    })();
+
+    v1.FoldHistory = (function () {
+      /**
+       * Properties of a FoldHistory.
+       * @memberof fedpeft.v1
+       * @interface IFoldHistory
+       * @property {Array.<fedpeft.v1.IFold>|null} [folds] FoldHistory folds
+       */
+
+      /**
+       * Constructs a new FoldHistory.
+       * @memberof fedpeft.v1
+       * @classdesc Represents a FoldHistory.
+       * @implements IFoldHistory
+       * @constructor
+       * @param {fedpeft.v1.IFoldHistory=} [properties] Properties to set
+       */
+      function FoldHistory(properties) {
+        this.folds = [];
+        if (properties)
+          for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__') this[keys[i]] = properties[keys[i]];
+      }
+
+      /**
+       * FoldHistory folds.
+       * @member {Array.<fedpeft.v1.IFold>} folds
+       * @memberof fedpeft.v1.FoldHistory
+       * @instance
+       */
+      FoldHistory.prototype.folds = $util.emptyArray;
+
+      /**
+       * Creates a new FoldHistory instance using the specified properties.
+       * @function create
+       * @memberof fedpeft.v1.FoldHistory
+       * @static
+       * @param {fedpeft.v1.IFoldHistory=} [properties] Properties to set
+       * @returns {fedpeft.v1.FoldHistory} FoldHistory instance
+       */
+      FoldHistory.create = function create(properties) {
+        return new FoldHistory(properties);
+      };
+
+      /**
+       * Encodes the specified FoldHistory message. Does not implicitly {@link fedpeft.v1.FoldHistory.verify|verify} messages.
+       * @function encode
+       * @memberof fedpeft.v1.FoldHistory
+       * @static
+       * @param {fedpeft.v1.IFoldHistory} message FoldHistory message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      FoldHistory.encode = function encode(message, writer, q) {
+        if (!writer) writer = $Writer.create();
+        if (q === undefined) q = 0;
+        if (q > $util.recursionLimit) throw Error('max depth exceeded');
+        if (message.folds != null && message.folds.length)
+          for (let i = 0; i < message.folds.length; ++i)
+            $root.fedpeft.v1.Fold.encode(
+              message.folds[i],
+              writer.uint32(/* id 1, wireType 2 =*/ 10).fork(),
+              q + 1,
+            ).ldelim();
+        return writer;
+      };
+
+      /**
+       * Decodes a FoldHistory message from the specified reader or buffer.
+       * @function decode
+       * @memberof fedpeft.v1.FoldHistory
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {fedpeft.v1.FoldHistory} FoldHistory
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      FoldHistory.decode = function decode(reader, length, error, long) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (long === undefined) long = 0;
+        if (long > $Reader.recursionLimit) throw Error('maximum nesting depth exceeded');
+        let end, message;
+        if (length === undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = new $root.fedpeft.v1.FoldHistory();
+        while (reader.pos < end) {
+          let tag = reader.uint32();
+          if (tag === error) break;
+          switch (tag >>> 3) {
+            case 1: {
+              if (!(message.folds && message.folds.length)) message.folds = [];
+              message.folds.push($root.fedpeft.v1.Fold.decode(reader, reader.uint32(), undefined, long + 1));
+              break;
+            }
+            default:
+              reader.skipType(tag & 7, long);
+              break;
+          }
+        }
+        if (length !== undefined) {
+          if (reader.pos !== end) throw RangeError('index out of range');
+          reader.len = length;
+        }
+        return message;
+      };
+
+      /**
+       * Gets the default type url for FoldHistory
+       * @function getTypeUrl
+       * @memberof fedpeft.v1.FoldHistory
+       * @static
+       * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns {string} The default type url
+       */
+      FoldHistory.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+        if (typeUrlPrefix === undefined) {
+          typeUrlPrefix = 'type.googleapis.com';
+        }
+        return typeUrlPrefix + '/fedpeft.v1.FoldHistory';
+      };
+
+      return FoldHistory;
     })();
 
     v1.SecAggAdvertiseKeys = (function () {

@@ -38,3 +38,6 @@ export const MAX_INLINE_TENSOR_BYTES = 64 * 1024;
 /** Chunks per transfer: bounds the receiver's bookkeeping and the selective-ack list (with the default
  *  1 GiB transfer limit this means chunks of at least 16 KiB). */
 export const MAX_CHUNKS_PER_TRANSFER = 65_536;
+
+/** Folds one FoldHistory reply may list (a client asks for more in several requests). */
+export const MAX_FOLDS_PER_REPLY = 1024;

@@ -28,6 +28,7 @@ import {
   MAX_TENSORS_PER_TRANSFER,
   MAX_TEXT_LENGTH,
   MAX_TRANSFER_ID_LENGTH,
+  MAX_FOLDS_PER_REPLY,
 } from './limits.ts';
 
 const v1 = fedpeft.v1;
@@ -44,6 +45,8 @@ export const ClientPhase = v1.ClientPhase;
 export type ClientPhase = fedpeft.v1.ClientPhase;
 export const TaskKind = v1.TaskKind;
 export type TaskKind = fedpeft.v1.TaskKind;
+export const DpPlacement = v1.DpPlacement;
+export type DpPlacement = fedpeft.v1.DpPlacement;
 export const ShareKind = v1.ShareKind;
 export type ShareKind = fedpeft.v1.ShareKind;
 
@@ -143,6 +146,13 @@ export const CapabilitiesSchema = z.object({
   maxChunkBytes: n32,
   examplesPerSecond: nonNegative.default(0),
   numExamples: n64,
+  deviceClass: text(64).default(''),
+  batteryLevel: finite
+    .refine((b) => b >= 0 && b <= 1, 'must be in [0, 1]')
+    .nullable()
+    .default(null),
+  charging: flag,
+  unmeteredNetwork: flag,
 });
 export const DerivedSignatureSchema = z.object({
   method: text(64).default(''),
@@ -219,6 +229,11 @@ export const SecAggConfigSchema = z.object({
   sessionId: text(200).default(''),
   participantIndex: n32,
 });
+export const ClientNoiseSchema = z.object({
+  placement: nativeEnum(v1.DpPlacement).default(v1.DpPlacement.DP_PLACEMENT_UNSPECIFIED),
+  clipNorm: nonNegative.default(0),
+  noiseStd: nonNegative.default(0),
+});
 export const RoundInstructionSchema = z.object({
   roundId: n32,
   task: nativeEnum(v1.TaskKind).default(v1.TaskKind.TASK_KIND_UNSPECIFIED),
@@ -233,6 +248,9 @@ export const RoundInstructionSchema = z.object({
   globalState: TransferManifestSchema,
   secureAggregation: SecAggConfigSchema.nullable().default(null),
   evaluatePersonal: flag,
+  foldCount: n32,
+  proximalMu: nonNegative.default(0),
+  clientNoise: ClientNoiseSchema.nullable().default(null),
 });
 export const TrainedExtentSchema = z.object({
   tensor: name,
@@ -270,7 +288,15 @@ export const GlobalStateSchema = z.object({
   state: TransferManifestSchema,
   linkIndex: n32,
   roundMetrics: MetricsSchema.nullable().default(null),
+  foldCount: n32,
 });
+export const FoldRequestSchema = z.object({ fromIndex: n32, toIndex: n32 });
+export const FoldSchema = z.object({
+  index: n32,
+  linkIndex: n32,
+  state: TransferManifestSchema,
+});
+export const FoldHistorySchema = z.object({ folds: list(FoldSchema, MAX_FOLDS_PER_REPLY) });
 
 // ---------------------------------------------------------------------------------------------------------
 // Secure aggregation
@@ -337,6 +363,7 @@ export const MESSAGE_SCHEMAS = {
   Goodbye: GoodbyeSchema,
   Error: ErrorSchema,
   SecAggConfig: SecAggConfigSchema,
+  ClientNoise: ClientNoiseSchema,
   RoundInstruction: RoundInstructionSchema,
   TrainedExtent: TrainedExtentSchema,
   Metrics: MetricsSchema,
@@ -344,6 +371,9 @@ export const MESSAGE_SCHEMAS = {
   TensorNorm: TensorNormSchema,
   UpdateReceipt: UpdateReceiptSchema,
   GlobalState: GlobalStateSchema,
+  FoldRequest: FoldRequestSchema,
+  Fold: FoldSchema,
+  FoldHistory: FoldHistorySchema,
   SecAggAdvertiseKeys: SecAggAdvertiseKeysSchema,
   SecAggPeer: SecAggPeerSchema,
   SecAggKeysBroadcast: SecAggKeysBroadcastSchema,
@@ -366,6 +396,8 @@ export type RunConfig = z.output<typeof RunConfigSchema>;
 export type WireLimits = z.output<typeof LimitsSchema>;
 export type Metrics = z.output<typeof MetricsSchema>;
 export type SecAggConfig = z.output<typeof SecAggConfigSchema>;
+export type ClientNoise = z.output<typeof ClientNoiseSchema>;
+export type Fold = z.output<typeof FoldSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
 // Envelope
@@ -382,6 +414,8 @@ export const BODY_SCHEMAS = {
   updateReceipt: UpdateReceiptSchema,
   globalState: GlobalStateSchema,
   metrics: MetricsSchema,
+  foldRequest: FoldRequestSchema,
+  foldHistory: FoldHistorySchema,
   transferManifest: TransferManifestSchema,
   tensorChunk: TensorChunkSchema,
   chunkAck: ChunkAckSchema,
@@ -420,6 +454,7 @@ export const SENDABLE: Readonly<Record<Sender, ReadonlySet<MessageKind>>> = {
     ...BOTH,
     'join',
     'updateCommit',
+    'foldRequest',
     'secaggAdvertiseKeys',
     'secaggShareKeys',
     'secaggMaskedInput',
@@ -431,6 +466,7 @@ export const SENDABLE: Readonly<Record<Sender, ReadonlySet<MessageKind>>> = {
     'roundInstruction',
     'updateReceipt',
     'globalState',
+    'foldHistory',
     'secaggKeysBroadcast',
     'secaggSharesDelivery',
     'secaggUnmaskRequest',
