@@ -9,6 +9,7 @@
  * (or `local`): the coordinator cannot clip updates it never sees.
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import { checkDpPlacement } from '../../shared/privacy/placement-rules.ts';
 import { FedpeftError } from '../../shared/errors.ts';
 import { formatZodError } from '../../shared/config/format-error.ts';
@@ -18,66 +19,55 @@ import type { Strategy } from '../strategies/strategy.ts';
 import { DifferentiallyPrivate } from './dp-strategy.ts';
 import { SecureAggregation } from './secure-aggregation.ts';
 
-export const privacyConfigSchema = z
-  .object({
-    dp: z
-      .object({
-        /** central (coordinator noises the sum), distributed (clients add shares; needs secureAggregation), local. */
-        placement: z.enum(['central', 'distributed', 'local']).default('central'),
-        /** C: L2 bound of each client's delta (the starting value with adaptive clipping). */
-        clipNorm: z
-          .number()
-          .positive('privacy.dp.clipNorm must be > 0 (L2 bound of each client update)')
-          .default(1),
-        /** Track a quantile of the update norms instead of a fixed C (central placement only). */
-        adaptiveClipping: z
-          .object({
-            targetQuantile: z.number().gt(0).lt(1, 'targetQuantile must be in (0, 1)').default(0.5),
-            learningRate: z.number().positive().default(0.2),
-          })
-          .strict()
-          .optional(),
-        /** z: noise std on the sum = z·C. */
-        noiseMultiplier: z
-          .number()
-          .positive('privacy.dp.noiseMultiplier must be > 0 (noise std / clip norm)')
-          .default(1),
-        /** δ of the reported (ε, δ). */
-        targetDelta: z
-          .number()
-          .gt(0)
-          .lt(1, 'privacy.dp.targetDelta must be in (0, 1), typically < 1 / clients')
-          .default(1e-5),
-        /** Stop the run before a round would take ε past this. Default: none (ε is only reported). */
-        epsilonBudget: z.number().positive('privacy.dp.epsilonBudget must be > 0').optional(),
-        /** N for the sampling rate q = sampled / N. Default: the clients connected when a round is configured. */
-        population: z.int().min(1, 'privacy.dp.population must be >= 1').optional(),
-        /** `seeded` only for reproducible simulations: seeded noise protects nothing. */
-        noiseSource: z.enum(['crypto', 'seeded']).default('crypto'),
-      })
-      .strict()
-      .optional(),
-    secureAggregation: z
-      .object({
-        /** t; default: more than half of each round's participants. */
-        threshold: z.int().min(2).max(MAX_SECAGG_CLIENTS).optional(),
-        /** R: weighted delta values are clipped to [-R, R] before fixed-point encoding. */
-        clipRange: z.number().positive('privacy.secureAggregation.clipRange must be > 0').default(8),
-        /** f: fixed-point scale 2^f. */
-        fractionalBits: z.int().min(0).max(48).default(16),
-        /**
-         * How long the coordinator waits in each of the short phases (advertise keys, share keys, unmask)
-         * before closing it with the clients that answered; the masked-input phase ends at the round deadline.
-         */
-        phaseTimeoutMs: z
-          .int()
-          .min(100, 'privacy.secureAggregation.phaseTimeoutMs must be >= 100')
-          .default(30_000),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict()
+export const privacyConfigSchema = strictObject({
+  dp: strictObject({
+    /** central (coordinator noises the sum), distributed (clients add shares; needs secureAggregation), local. */
+    placement: z.enum(['central', 'distributed', 'local']).default('central'),
+    /** C: L2 bound of each client's delta (the starting value with adaptive clipping). */
+    clipNorm: z
+      .number()
+      .positive('privacy.dp.clipNorm must be > 0 (L2 bound of each client update)')
+      .default(1),
+    /** Track a quantile of the update norms instead of a fixed C (central placement only). */
+    adaptiveClipping: strictObject({
+      targetQuantile: z.number().gt(0).lt(1, 'targetQuantile must be in (0, 1)').default(0.5),
+      learningRate: z.number().positive().default(0.2),
+    }).optional(),
+    /** z: noise std on the sum = z·C. */
+    noiseMultiplier: z
+      .number()
+      .positive('privacy.dp.noiseMultiplier must be > 0 (noise std / clip norm)')
+      .default(1),
+    /** δ of the reported (ε, δ). */
+    targetDelta: z
+      .number()
+      .gt(0)
+      .lt(1, 'privacy.dp.targetDelta must be in (0, 1), typically < 1 / clients')
+      .default(1e-5),
+    /** Stop the run before a round would take ε past this. Default: none (ε is only reported). */
+    epsilonBudget: z.number().positive('privacy.dp.epsilonBudget must be > 0').optional(),
+    /** N for the sampling rate q = sampled / N. Default: the clients connected when a round is configured. */
+    population: z.int().min(1, 'privacy.dp.population must be >= 1').optional(),
+    /** `seeded` only for reproducible simulations: seeded noise protects nothing. */
+    noiseSource: z.enum(['crypto', 'seeded']).default('crypto'),
+  }).optional(),
+  secureAggregation: strictObject({
+    /** t; default: more than half of each round's participants. */
+    threshold: z.int().min(2).max(MAX_SECAGG_CLIENTS).optional(),
+    /** R: weighted delta values are clipped to [-R, R] before fixed-point encoding. */
+    clipRange: z.number().positive('privacy.secureAggregation.clipRange must be > 0').default(8),
+    /** f: fixed-point scale 2^f. */
+    fractionalBits: z.int().min(0).max(48).default(16),
+    /**
+     * How long the coordinator waits in each of the short phases (advertise keys, share keys, unmask)
+     * before closing it with the clients that answered; the masked-input phase ends at the round deadline.
+     */
+    phaseTimeoutMs: z
+      .int()
+      .min(100, 'privacy.secureAggregation.phaseTimeoutMs must be >= 100')
+      .default(30_000),
+  }).optional(),
+})
   .superRefine(checkDpPlacement)
   .prefault({});
 

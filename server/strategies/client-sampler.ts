@@ -4,23 +4,23 @@
  * order or on earlier rounds — so a coordinator restarted from a checkpoint samples exactly as before.
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import { FedpeftError } from '../../shared/errors.ts';
 import { Rng } from '../../shared/tensor/rng.ts';
 import type { ClientDescriptor } from './strategy.ts';
 
-export const samplingSchema = z
-  .object({
-    /** Fraction of the eligible clients sampled each round (Flower's `fraction_fit`). Default 1: everyone. */
-    fraction: z
-      .number()
-      .gt(0, 'sampling.fraction must be > 0 (the share of eligible clients to train each round)')
-      .max(1, 'sampling.fraction must be <= 1')
-      .default(1),
-    /** Never sample fewer; a round with fewer eligible clients cannot start. Default 1. */
-    minClients: z.int().min(1, 'sampling.minClients must be at least 1').default(1),
-    /** Cap per round (memory/bandwidth of the coordinator); default: no cap. */
-    maxClients: z.int().min(1, 'sampling.maxClients must be at least 1').optional(),
-  })
+export const samplingSchema = strictObject({
+  /** Fraction of the eligible clients sampled each round (Flower's `fraction_fit`). Default 1: everyone. */
+  fraction: z
+    .number()
+    .gt(0, 'sampling.fraction must be > 0 (the share of eligible clients to train each round)')
+    .max(1, 'sampling.fraction must be <= 1')
+    .default(1),
+  /** Never sample fewer; a round with fewer eligible clients cannot start. Default 1. */
+  minClients: z.int().min(1, 'sampling.minClients must be at least 1').default(1),
+  /** Cap per round (memory/bandwidth of the coordinator); default: no cap. */
+  maxClients: z.int().min(1, 'sampling.maxClients must be at least 1').optional(),
+})
   .refine((s) => s.maxClients === undefined || s.maxClients >= s.minClients, {
     message: 'sampling.maxClients must be >= sampling.minClients',
   })

@@ -3,6 +3,7 @@
  * (see trimmed mean); an even count averages the two middle values. Buffers the round.
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import type { RuleKind } from '../../shared/aggregation/rules/rule-implementation.ts';
 import { BaseStrategy } from './base-strategy.ts';
 import { BufferedUpdates, maxBufferedBytesField } from './buffered-updates.ts';
@@ -11,7 +12,7 @@ import { samplingSchema } from './client-sampler.ts';
 import type { AggregateContext } from './strategy.ts';
 import type { UpdateCombiner } from './update-combiner.ts';
 
-export const coordinateMedianSchema = z.object({
+export const coordinateMedianSchema = strictObject({
   name: z.literal('coordinate-median'),
   sampling: samplingSchema,
   maxBufferedBytes: maxBufferedBytesField,

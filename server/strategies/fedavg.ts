@@ -4,11 +4,12 @@
  * padding), streamed as updates arrive.
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import type { RuleKind } from '../../shared/aggregation/rules/rule-implementation.ts';
 import { ALL_SHARED_RULES, BaseStrategy } from './base-strategy.ts';
 import { samplingSchema } from './client-sampler.ts';
 
-export const fedAvgSchema = z.object({
+export const fedAvgSchema = strictObject({
   name: z.literal('fedavg'),
   sampling: samplingSchema,
 });

@@ -4,11 +4,12 @@
  * With lr = 1 and momentum = 0 it is exactly FedAvg. Same update as Flower's FedAvgM.
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import type { ClientSampler } from './client-sampler.ts';
 import { samplingSchema } from './client-sampler.ts';
 import { type OptimizerSlots, ServerOptimizerStrategy } from './server-optimizer-strategy.ts';
 
-export const fedAvgMSchema = z.object({
+export const fedAvgMSchema = strictObject({
   name: z.literal('fedavgm'),
   sampling: samplingSchema,
   /** Server learning rate; default 1 (a plain FedAvg step before momentum). */

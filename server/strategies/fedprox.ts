@@ -4,12 +4,13 @@
  * is to put `proximalMu` into every instruction.
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import type { ClientSampler } from './client-sampler.ts';
 import { samplingSchema } from './client-sampler.ts';
 import { FedAvg } from './fedavg.ts';
 import type { ClientInstruction, ConfigureContext } from './strategy.ts';
 
-export const fedProxSchema = z.object({
+export const fedProxSchema = strictObject({
   name: z.literal('fedprox'),
   sampling: samplingSchema,
   /** Proximal weight mu; the paper tries {0.001, 0.01, 0.1, 1}. Default 0.01. 0 is FedAvg. */

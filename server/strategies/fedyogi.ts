@@ -3,9 +3,10 @@
  * a sudden large pseudo-gradient raises the effective step size more slowly.
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import { AdaptiveServerOptimizer, adaptiveOptimizerFields } from './adaptive-server-optimizer.ts';
 
-export const fedYogiSchema = z.object({ name: z.literal('fedyogi'), ...adaptiveOptimizerFields });
+export const fedYogiSchema = strictObject({ name: z.literal('fedyogi'), ...adaptiveOptimizerFields });
 
 export class FedYogi extends AdaptiveServerOptimizer {
   readonly name = 'fedyogi';

@@ -5,6 +5,7 @@
  * only the trained prefix is the update (and is what is clipped).
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import { prefixAlong } from '../../shared/aggregation/host-math.ts';
 import { FedpeftError } from '../../shared/errors.ts';
 import type { RuleKind } from '../../shared/aggregation/rules/rule-implementation.ts';
@@ -15,7 +16,7 @@ import { samplingSchema } from './client-sampler.ts';
 import type { AggregateContext, ClientUpdate } from './strategy.ts';
 import type { UpdateCombiner } from './update-combiner.ts';
 
-export const normBoundingSchema = z.object({
+export const normBoundingSchema = strictObject({
   name: z.literal('norm-bounding'),
   sampling: samplingSchema,
   /** Required: no value suits every adapter. A common choice is a high percentile of honest update norms. */

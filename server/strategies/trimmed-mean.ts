@@ -4,6 +4,7 @@
  * must not be able to drag a robust statistic. Buffers the round (see `buffered-updates.ts`).
  */
 import { z } from 'zod';
+import { strictObject } from '../../shared/config/strict-object.ts';
 import type { RuleKind } from '../../shared/aggregation/rules/rule-implementation.ts';
 import { BaseStrategy } from './base-strategy.ts';
 import { BufferedUpdates, maxBufferedBytesField } from './buffered-updates.ts';
@@ -12,7 +13,7 @@ import { samplingSchema } from './client-sampler.ts';
 import type { AggregateContext } from './strategy.ts';
 import type { UpdateCombiner } from './update-combiner.ts';
 
-export const trimmedMeanSchema = z.object({
+export const trimmedMeanSchema = strictObject({
   name: z.literal('trimmed-mean'),
   sampling: samplingSchema,
   /** beta: fraction trimmed at EACH end, in [0, 0.5); default 0.1 (tolerates up to 10% outliers per side). */

@@ -8,27 +8,26 @@
  * chronological), which makes printed partitions easy to read and is independent of the shuffle.
  */
 import { z } from 'zod';
+import { strictObject } from '../config/strict-object.ts';
 import { FedpeftError } from '../errors.ts';
 import type { Rng } from '../tensor/rng.ts';
 
-export const splitFractionsSchema = z
-  .object({
-    /** Fraction of documents held out for validation (model selection, early stopping). Default 0.1. */
-    validation: z
-      .number({ error: 'validation fraction must be a number in [0, 0.9]' })
-      .min(0, 'validation fraction must be >= 0')
-      .max(0.9, 'validation fraction must be <= 0.9')
-      .default(0.1),
-    /** Fraction of documents held out for the final test. Default 0.1. */
-    test: z
-      .number({ error: 'test fraction must be a number in [0, 0.9]' })
-      .min(0, 'test fraction must be >= 0')
-      .max(0.9, 'test fraction must be <= 0.9')
-      .default(0.1),
-  })
-  .refine((f) => f.validation + f.test < 1, {
-    message: 'validation + test fractions must leave documents for training (sum < 1)',
-  });
+export const splitFractionsSchema = strictObject({
+  /** Fraction of documents held out for validation (model selection, early stopping). Default 0.1. */
+  validation: z
+    .number({ error: 'validation fraction must be a number in [0, 0.9]' })
+    .min(0, 'validation fraction must be >= 0')
+    .max(0.9, 'validation fraction must be <= 0.9')
+    .default(0.1),
+  /** Fraction of documents held out for the final test. Default 0.1. */
+  test: z
+    .number({ error: 'test fraction must be a number in [0, 0.9]' })
+    .min(0, 'test fraction must be >= 0')
+    .max(0.9, 'test fraction must be <= 0.9')
+    .default(0.1),
+}).refine((f) => f.validation + f.test < 1, {
+  message: 'validation + test fractions must leave documents for training (sum < 1)',
+});
 export type SplitFractions = z.output<typeof splitFractionsSchema>;
 
 export interface DocumentSplit<T> {

@@ -14,6 +14,7 @@
  * with a warning (`onTooSmall: 'drop'`, default) or make the partition fail (`onTooSmall: 'error'`).
  */
 import { z } from 'zod';
+import { strictObject } from '../config/strict-object.ts';
 import { splitFractionsSchema } from './document-split.ts';
 
 const clientsField = z
@@ -38,7 +39,7 @@ const common = {
   onTooSmall: z.enum(['drop', 'error'], { error: "onTooSmall must be 'drop' or 'error'" }).default('drop'),
 };
 
-export const naturalPartitionSchema = z.object({
+export const naturalPartitionSchema = strictObject({
   kind: z.literal('natural'),
   /** The document attribute whose values become clients, e.g. `president`, `party`, `group`. */
   by: z.string().min(1, 'natural partitions need the attribute to group by (e.g. president, party, group)'),
@@ -47,9 +48,9 @@ export const naturalPartitionSchema = z.object({
   ...common,
 });
 
-export const iidPartitionSchema = z.object({ kind: z.literal('iid'), clients: clientsField, ...common });
+export const iidPartitionSchema = strictObject({ kind: z.literal('iid'), clients: clientsField, ...common });
 
-export const dirichletPartitionSchema = z.object({
+export const dirichletPartitionSchema = strictObject({
   kind: z.literal('dirichlet'),
   clients: clientsField,
   /** Concentration; smaller is more skewed. Default 0.5. */
@@ -61,7 +62,7 @@ export const dirichletPartitionSchema = z.object({
   ...common,
 });
 
-export const quantityPartitionSchema = z.object({
+export const quantityPartitionSchema = strictObject({
   kind: z.literal('quantity'),
   clients: clientsField,
   /** How client sizes are drawn. Default `dirichlet`. */
