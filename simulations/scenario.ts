@@ -346,7 +346,7 @@ function unknownKeyIn(method: string, key: string, at: (string | number)[]): str
 function objectShape(schema: unknown): Record<string, unknown> | undefined {
   let current = schema;
   for (let depth = 0; depth < 8 && current instanceof z.ZodType; depth++) {
-    if (current instanceof z.ZodObject) return current.shape as Record<string, unknown>;
+    if (current instanceof z.ZodObject) return current.shape;
     const def = current.def as { innerType?: unknown; in?: unknown };
     current = def.innerType ?? def.in;
   }
