@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { strictObject } from '../shared/config/strict-object.ts';
+import { methodScheduleFields } from '../shared/adapters/method-schedule.ts';
 import { formatZodError } from '../shared/config/format-error.ts';
 import { FedpeftError } from '../shared/errors.ts';
 import {
@@ -72,8 +73,8 @@ export const coordinatorConfigSchema = strictObject({
     name: z.string().default('pica'),
     /** The method's config; validated by the method's own schema. */
     config: z.record(z.string(), z.unknown()).default({}),
-    /** Chained methods (c3la, cola, ...): rounds per link. Ignored by other methods. */
-    roundsPerLink: positiveInt('method.roundsPerLink').default(5),
+    /** Schedule settings (chained methods: roundsPerLink), shared with scenarios: shared/adapters/method-schedule.ts. */
+    ...methodScheduleFields,
   }).prefault({}),
   strategy: strategySchema,
   /** Differential privacy and secure aggregation wrappers around the strategy (docs/privacy.md). Default: off. */

@@ -64,6 +64,7 @@ describe('scenario presets', () => {
     expect(scenarioForMethod(scenario, 'lora').method).toEqual({
       name: 'lora',
       config: { r: 16, alpha: 32 },
+      roundsPerLink: 2,
     });
     expect(scenarioForMethod(scenario, 'lora').compare.methods).toEqual([]);
   });
@@ -79,7 +80,7 @@ describe('scenario presets', () => {
 describe('scenario defaults', () => {
   it('an empty scenario is a valid PiCa run on SOTU with documented defaults', () => {
     const s = scenarioSchema.parse({});
-    expect(s.method).toEqual({ name: 'pica', config: {} });
+    expect(s.method).toEqual({ name: 'pica', config: {}, roundsPerLink: 5 });
     expect(s.training).toEqual({ rounds: 5, localSteps: 20, batchSize: 4, learningRate: 5e-3 });
     expect(s.strategy.name).toBe('fedavg');
     expect(s.devices.classes).toHaveLength(1);
@@ -173,7 +174,7 @@ describe('overrides', () => {
       'devices.classes.0.speed=0.5',
     ]);
     expect(scenario.training.rounds).toBe(2);
-    expect(scenario.method).toEqual({ name: 'lora', config: { r: 4 } });
+    expect(scenario.method).toEqual({ name: 'lora', config: { r: 4 }, roundsPerLink: 5 });
     expect(scenario.transport).toBe('in-process');
     expect(scenario.devices.classes[0]?.speed).toBe(0.5);
   });

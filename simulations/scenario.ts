@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { strictObject } from '../shared/config/strict-object.ts';
+import { methodScheduleFields } from '../shared/adapters/method-schedule.ts';
 import { unknownKeyMessage } from '../shared/config/did-you-mean.ts';
 import { partitionOptionsSchema } from '../shared/data/partition-options.ts';
 import { CORPUS_NAMES } from '../shared/data/text-document.ts';
@@ -140,6 +141,7 @@ export const scenarioSchema = strictObject({
       .default('pica')
       .describe('Adapter method from the registry (`fedpeft methods` lists them).'),
     config: methodConfigSchema,
+    ...methodScheduleFields,
   })
     .superRefine((m, ctx) => checkMethod(m.name, m.config, [], 'name', ['config'], ctx))
     .prefault({})
@@ -365,7 +367,7 @@ export function methodConfigFor(scenario: Scenario, method: string): Record<stri
 export function scenarioForMethod(scenario: Scenario, method: string): Scenario {
   return {
     ...scenario,
-    method: { name: method, config: methodConfigFor(scenario, method) },
+    method: { ...scenario.method, name: method, config: methodConfigFor(scenario, method) },
     compare: { methods: [], configs: {} },
   };
 }

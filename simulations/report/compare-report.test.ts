@@ -30,8 +30,8 @@ describe('compareReport', () => {
     const out = await compareReport(runs, join(dir, 'cmp'));
     expect(out.files.sort()).toEqual(Object.values(COMPARISON_FILES).sort());
     const md = readFileSync(join(out.dir, COMPARISON_FILES.report), 'utf8');
-    expect(md).toMatch(/\| \[pica\]\(\.\.\/pica\/report\.md\) \| 12,288 \| 7\.500 \| -38\.4% \|/);
-    expect(md).toMatch(/\| \[lora\]\(\.\.\/lora\/report\.md\) \| 12,288 \| 8\.250 \|/);
+    expect(md).toMatch(/\| \[pica\]\(\.\.\/pica\/report\.md\) \| 12,288 \| — \| 7\.500 \| -38\.4% \|/);
+    expect(md).toMatch(/\| \[lora\]\(\.\.\/lora\/report\.md\) \| 12,288 \| — \| 8\.250 \|/);
     expect(md).toContain('Every run saw the same data, clients and seed');
     const svg = readFileSync(join(out.dir, COMPARISON_FILES.plot), 'utf8');
     expect(XMLValidator.validate(svg)).toBe(true);

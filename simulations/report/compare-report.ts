@@ -65,6 +65,7 @@ function comparisonTable(runs: readonly ComparedRun[], outDir: string): string {
     return [
       `[${s.method}](${relative(outDir, join(dir, RUN_FILES.report)) || RUN_FILES.report})`,
       formatCount(s.trainable_params),
+      s.links === null ? '—' : String(s.links),
       formatValue(global),
       formatChange(base, global),
       formatValue(personal),
@@ -79,6 +80,7 @@ function comparisonTable(runs: readonly ComparedRun[], outDir: string): string {
     [
       'method',
       'trainable params',
+      'links',
       `global ${q}`,
       'vs base',
       `personal ${q}`,

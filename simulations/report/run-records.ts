@@ -89,6 +89,8 @@ export const runSummarySchema = z
     clients: z.number().int().min(1),
     /** Rounds completed. */
     rounds: count,
+    /** Chain links the completed rounds ran through (chained methods: c3la, cola, ...); null for others. */
+    links: count.nullable().default(null),
     base_ppl: nullablePositive,
     final_global_ppl: nullablePositive,
     final_personal_ppl: nullablePositive,

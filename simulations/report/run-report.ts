@@ -125,6 +125,7 @@ function resultsTable(summary: RunSummary): string {
     ['bytes sent by clients (up)', formatBytes(summary.bytes_up), ''],
     ['bytes received by clients (down)', formatBytes(summary.bytes_down), ''],
     ['rounds completed', String(summary.rounds), ''],
+    ...(summary.links !== null ? [['chain links run', String(summary.links), '']] : []),
     ['wall-clock time', formatSeconds(summary.wall_s), ''],
     ['trainable parameters per client', formatCount(summary.trainable_params), ''],
   );

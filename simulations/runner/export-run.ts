@@ -24,7 +24,7 @@ import { asBuffer, loadCheckpoint, saveCheckpoint } from '../../shared/model/che
 import { parseSafetensors, serializeSafetensors } from '../../shared/model/safetensors.ts';
 import { createModel, type ZooModel } from '../../shared/model/zoo.ts';
 import { fromHostMap, toHost, type HostTensor, type HostTensorMap } from '../../shared/tensor/host-tensor.ts';
-import { parseCoordinatorConfig } from '../../server/config.ts';
+import { DEFAULT_ROUNDS_PER_LINK } from '../../shared/adapters/method-schedule.ts';
 import { ADAPTER_FILE, adapterRoundFile, type RunAdapterRecord } from './run-adapter.ts';
 
 export const EXPORT_FORMATS = ['safetensors', 'peft'] as const;
@@ -100,7 +100,7 @@ async function adapterAt(
 ): Promise<Adapter> {
   const adapter = attachAdapter(model, record.method, record.methodConfig, { seed: record.seed });
   if (adapter.currentLink !== undefined && adapter.setLink) {
-    const schedule = new LinkSchedule(parseCoordinatorConfig({}).method.roundsPerLink);
+    const schedule = new LinkSchedule(record.roundsPerLink ?? DEFAULT_ROUNDS_PER_LINK);
     for (let r = 1; r <= round; r++) {
       adapter.setLink(schedule.linkAt(r - 1));
       install(adapter, await readRound(runDir, r));

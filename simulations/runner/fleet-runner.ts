@@ -51,6 +51,7 @@ import { pooledAccuracy, scenarioTask } from './classification-data.ts';
 import { FederationEvaluator, pooledPerplexity, type ClientScore } from './federation-evaluator.ts';
 import { VirtualClientHost, type ClientAssignment, type ClientRoundReport } from './virtual-client-host.ts';
 import { WorkerPool } from './worker-pool.ts';
+import { linksRun } from '../../shared/adapters/method-schedule.ts';
 import { ADAPTER_FILE, adapterRoundFile, type RunAdapterRecord } from './run-adapter.ts';
 
 export interface FleetRunnerOptions {
@@ -118,7 +119,11 @@ function coordinatorConfig(
   return parseCoordinatorConfig({
     run: { id: runId, seed: scenario.seed, rounds: coordinatorRound },
     model: { name: scenario.model.name, config: scenario.model.overrides },
-    method: { name: scenario.method.name, config: scenario.method.config },
+    method: {
+      name: scenario.method.name,
+      config: scenario.method.config,
+      roundsPerLink: scenario.method.roundsPerLink,
+    },
     strategy: { ...scenario.strategy, sampling: { fraction: 1, minClients: participants } },
     privacy: {
       ...(secure
@@ -216,7 +221,7 @@ export class ScenarioFleetRunner implements FleetRunner {
       methodConfig: scenario.method.config,
       seed: scenario.seed,
     });
-    const roundsPerLink = parseCoordinatorConfig({}).method.roundsPerLink;
+    const roundsPerLink = scenario.method.roundsPerLink;
     const evaluator = FederationEvaluator.create({
       model: scenario.model.name,
       modelConfig: scenario.model.overrides,
@@ -260,6 +265,7 @@ export class ScenarioFleetRunner implements FleetRunner {
             modelConfig: scenario.model.overrides,
             seed: scenario.seed,
             baseDir: base.dir,
+            roundsPerLink,
             rounds: [],
           } satisfies RunAdapterRecord,
           null,
@@ -506,6 +512,7 @@ export class ScenarioFleetRunner implements FleetRunner {
           seed: scenario.seed,
           clients: clients.ids.length,
           rounds: completedRounds,
+          links: method.chained ? linksRun(completedRounds, roundsPerLink) : null,
           base_ppl: classify ? null : basePpl,
           final_global_ppl: classify ? null : (finalGlobal?.ppl ?? basePpl),
           final_personal_ppl: classify ? null : (finalPersonal?.ppl ?? null),

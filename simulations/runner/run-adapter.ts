@@ -18,6 +18,8 @@ export interface RunAdapterRecord {
   seed: number;
   /** Base checkpoint directory (the cache entry), or null for the seeded initialisation. */
   baseDir: string | null;
+  /** Chained methods' rounds per link (absent in folders written before it was recorded: the default, 5). */
+  roundsPerLink?: number;
   /** Rounds whose global state was saved. */
   rounds: number[];
 }
