@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { FedpeftError } from '../../shared/errors.ts';
@@ -14,6 +14,7 @@ import { parseCoordinatorConfig } from '../../server/config.ts';
 import { Coordinator } from '../../server/coordinator.ts';
 import { newSecret } from '../../server/client-session.ts';
 import { jsonLineLogger } from '../../server/logger.ts';
+import { clockRunId, resolveRunId } from '../../server/run-identity.ts';
 import { describeMethod } from '../../server/method-state.ts';
 import { createBaseRoute } from '../../server/base-route.ts';
 import { resolveRunBase } from '../../server/run-base.ts';
@@ -71,12 +72,17 @@ async function serve(opts: ServeOptions): Promise<void> {
       '--resume needs the run directory: pass --run-dir or set run.dir',
     );
   }
-  const runId = config.run.id ?? `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  const runDir = resolve(dirFromConfig ?? join('runs', runId));
+  // Without a run directory the id names it, so a new id is chosen first; otherwise the directory's stored
+  // id wins (server/run-identity.ts), so a resumed run keeps the id its clients stored.
+  const runDir = resolve(dirFromConfig ?? join('runs', config.run.id ?? clockRunId()));
   if (opts.resume && !existsSync(runDir)) {
     throw new FedpeftError('INVALID_CONFIG', `--resume: run directory ${runDir} does not exist`);
   }
   await mkdir(runDir, { recursive: true });
+  const runId = await resolveRunId(runDir, {
+    configured: config.run.id ?? (dirFromConfig ? undefined : basename(runDir)),
+    resume: opts.resume ?? false,
+  });
   const logger = jsonLineLogger((line) => process.stderr.write(line), opts.quiet ? 'warn' : 'info');
   await useBackend('cpu');
   const base = config.model.base
