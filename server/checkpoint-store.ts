@@ -6,9 +6,16 @@
  *
  * Contents: `global.safetensors` (the global shared tensors), `strategy-<depth>.safetensors` (server optimizer
  * tensors of the strategy and of each wrapped inner strategy), `state.json` (round, run, link schedule,
- * strategy values, client sessions, signature reference, RNG state).
+ * strategy values, client sessions, signature reference, RNG state) and `manifest.json` (the SHA-256 of every
+ * other file, written last; checkpoint-manifest.ts).
+ *
+ * Loading trusts nothing it has not verified: the newest folder whose manifest checks out wins, so a flipped
+ * byte, a truncated file, a missing folder or a damaged, emptied or deleted `LATEST` falls back to the newest
+ * good checkpoint with one log line — never to "start from round 0" while checkpoint folders exist. Temporary
+ * folders of an interrupted save are removed when the store opens a run (`loadLatest`, `removeTemporary`).
  */
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { ManifestBuilder, MANIFEST_FILE, readVerified } from './checkpoint-manifest.ts';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { FedpeftError } from '../shared/errors.ts';
@@ -53,6 +60,8 @@ export interface Checkpoint {
 }
 
 const LATEST = 'LATEST';
+const ROUND_DIR = /^round-(\d{6,})$/;
+const TEMP_DIR = /^\.round-\d+\.tmp-/;
 
 function flattenStrategy(state: StrategyState): StrategyState[] {
   const out: StrategyState[] = [];
@@ -60,13 +69,21 @@ function flattenStrategy(state: StrategyState): StrategyState[] {
   return out;
 }
 
+export interface CheckpointStoreOptions {
+  /** Where the one line about a fallback (damaged newest checkpoint, bad pointer) goes. Default: stderr. */
+  log?: (line: string) => void;
+}
+
 export class CheckpointStore {
   readonly dir: string;
+  private readonly log: (line: string) => void;
   constructor(
     runDir: string,
     private readonly keep = 2,
+    options: CheckpointStoreOptions = {},
   ) {
     this.dir = join(runDir, 'checkpoints');
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
   }
 
   async save(
@@ -92,62 +109,117 @@ export class CheckpointStore {
       },
       savedAt: new Date().toISOString(),
     };
-    await writeFileAtomic(join(tmp, 'global.safetensors'), asBuffer(serializeSafetensors(global)));
+    const manifest = new ManifestBuilder();
+    const write = async (file: string, bytes: Buffer | string) => {
+      manifest.add(file, bytes);
+      await writeFileAtomic(join(tmp, file), bytes, { fsync: true });
+    };
+    await write('global.safetensors', asBuffer(serializeSafetensors(global)));
     for (const [i, level] of levels.entries()) {
-      await writeFileAtomic(
-        join(tmp, `strategy-${i}.safetensors`),
-        asBuffer(serializeSafetensors(level.tensors)),
-      );
-      await writeFileAtomic(join(tmp, `strategy-${i}.json`), JSON.stringify(level.values));
+      await write(`strategy-${i}.safetensors`, asBuffer(serializeSafetensors(level.tensors)));
+      await write(`strategy-${i}.json`, JSON.stringify(level.values));
     }
-    await writeFileAtomic(join(tmp, 'state.json'), JSON.stringify(full, null, 2));
+    await write('state.json', JSON.stringify(full, null, 2));
+    await writeFileAtomic(join(tmp, MANIFEST_FILE), manifest.toJson(), { fsync: true });
     await rm(final, { recursive: true, force: true });
     await rename(tmp, final);
-    await writeFileAtomic(join(this.dir, LATEST), name);
+    await writeFileAtomic(join(this.dir, LATEST), name, { fsync: true });
     await this.prune(name);
     return final;
   }
 
-  /** The newest published checkpoint, or null when the run has none yet. */
-  async loadLatest(): Promise<Checkpoint | null> {
-    let name: string;
+  /** Names of the completed checkpoint folders, newest first. */
+  async list(): Promise<string[]> {
+    let entries: string[];
     try {
-      name = (await readFile(join(this.dir, LATEST), 'utf8')).trim();
+      entries = await readdir(this.dir);
     } catch {
-      return null;
+      return [];
     }
-    const dir = join(this.dir, name);
+    return entries.filter((e) => ROUND_DIR.test(e)).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+  }
+
+  /** Removes folders an interrupted save left behind (they were never published). */
+  async removeTemporary(): Promise<void> {
+    let entries: string[];
     try {
-      const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
-      if (state.version !== 1) throw new Error(`unsupported checkpoint version ${String(state.version)}`);
-      const global = parseSafetensors(await readFile(join(dir, 'global.safetensors')), {
-        source: dir,
-      }).tensors;
-      let strategyState: StrategyState | undefined;
-      for (let i = state.strategy.depth - 1; i >= 0; i--) {
-        const tensors = parseSafetensors(await readFile(join(dir, `strategy-${i}.safetensors`))).tensors;
-        const values = JSON.parse(await readFile(join(dir, `strategy-${i}.json`), 'utf8')) as Record<
-          string,
-          number
-        >;
-        strategyState = {
-          strategy: state.strategy.names[i]!,
-          tensors,
-          values,
-          ...(strategyState ? { inner: strategyState } : {}),
-        };
-      }
-      return { state, global, strategyState: strategyState! };
-    } catch (err) {
-      throw new FedpeftError(
-        'CHECKPOINT_UNREADABLE',
-        `checkpoint ${dir} cannot be read: ${(err as Error).message}`,
-      );
+      entries = await readdir(this.dir);
+    } catch {
+      return;
     }
+    for (const e of entries.filter((x) => TEMP_DIR.test(x)))
+      await rm(join(this.dir, e), { recursive: true, force: true });
+  }
+
+  /**
+   * The newest checkpoint that verifies, or null when the run has no checkpoint folder at all. When that is
+   * not the one `LATEST` names (pointer damaged, emptied, deleted, or naming a damaged folder), one line says
+   * what was skipped and why. Every folder damaged is an error: resuming from round 0 would discard the run.
+   */
+  async loadLatest(): Promise<Checkpoint | null> {
+    await this.removeTemporary();
+    const names = await this.list();
+    if (names.length === 0) return null;
+    const pointer = await this.readPointer();
+    const skipped: string[] = [];
+    for (const name of names) {
+      try {
+        const checkpoint = await this.loadVerified(name);
+        if (skipped.length > 0 || pointer.name !== name) {
+          const why = [...skipped, ...(pointer.problem && skipped.length === 0 ? [pointer.problem] : [])];
+          this.log(
+            `checkpoint: resuming from ${name} (round ${checkpoint.state.round}); skipped: ${why.join('; ') || `LATEST names ${pointer.name}`}`,
+          );
+        }
+        return checkpoint;
+      } catch (err) {
+        skipped.push(`${name} is damaged (${(err as Error).message})`);
+      }
+    }
+    throw new FedpeftError(
+      'CHECKPOINT_UNREADABLE',
+      `no checkpoint in ${this.dir} can be read: ${skipped.join('; ')}`,
+    );
+  }
+
+  private async readPointer(): Promise<{ name: string | null; problem: string | null }> {
+    let text: string;
+    try {
+      text = (await readFile(join(this.dir, LATEST), 'utf8')).trim();
+    } catch {
+      return { name: null, problem: `${LATEST} is missing` };
+    }
+    if (!ROUND_DIR.test(text)) return { name: null, problem: `${LATEST} is empty or damaged` };
+    return { name: text, problem: null };
+  }
+
+  private async loadVerified(name: string): Promise<Checkpoint> {
+    const dir = join(this.dir, name);
+    const files = await readVerified(dir);
+    const file = (f: string): Buffer => {
+      const bytes = files.get(f);
+      if (!bytes) throw new Error(`${f} is not in the manifest`);
+      return bytes;
+    };
+    const state = JSON.parse(file('state.json').toString('utf8')) as CheckpointState;
+    if (state.version !== 1) throw new Error(`unsupported checkpoint version ${String(state.version)}`);
+    const global = parseSafetensors(file('global.safetensors'), { source: dir }).tensors;
+    let strategyState: StrategyState | undefined;
+    for (let i = state.strategy.depth - 1; i >= 0; i--) {
+      const tensors = parseSafetensors(file(`strategy-${i}.safetensors`)).tensors;
+      const values = JSON.parse(file(`strategy-${i}.json`).toString('utf8')) as Record<string, number>;
+      strategyState = {
+        strategy: state.strategy.names[i]!,
+        tensors,
+        values,
+        ...(strategyState ? { inner: strategyState } : {}),
+      };
+    }
+    return { state, global, strategyState: strategyState! };
   }
 
   private async prune(current: string): Promise<void> {
-    const entries = (await readdir(this.dir)).filter((e) => e.startsWith('round-')).sort();
+    const entries = (await this.list()).reverse();
     const drop = entries.filter((e) => e !== current).slice(0, Math.max(0, entries.length - this.keep));
     for (const e of drop) await rm(join(this.dir, e), { recursive: true, force: true });
   }
