@@ -76,7 +76,7 @@ describe('rotary (rotate-half layout)', () => {
     // hd = 4, theta = 100: pair (0, 2) turns by t, pair (1, 3) by t / 10.
     const small = rotaryTables(3, 4, 100);
     const v = tf.tensor4d([1, 0, 0, 0, 0, 1, 0, 0], [1, 1, 2, 4]);
-    const at2 = tf.tile(v, [1, 3, 1, 1]) as tf.Tensor4D;
+    const at2 = tf.tile<tf.Tensor4D>(v, [1, 3, 1, 1]);
     const y = applyRotary(at2, small).arraySync()[0]![2]!;
     expect(y[0]![0]).toBeCloseTo(Math.cos(2), 5);
     expect(y[0]![2]).toBeCloseTo(Math.sin(2), 5);
