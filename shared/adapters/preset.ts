@@ -12,8 +12,14 @@ import type { Adapter, AdapterMethod, AttachContext } from './types.ts';
 import { CoreAdapter } from './core/core-adapter.ts';
 import type { CoreSpec } from './core/spec.ts';
 
-/** Roles a low-rank adapter can target: every projection inside the blocks (the head is left to full FT). */
-export const BLOCK_ROLES = ['q', 'k', 'v', 'o', 'up', 'down'] as const satisfies readonly Role[];
+/**
+ * Roles a low-rank adapter can target: every projection inside the blocks (the head is left to full FT).
+ * `gate` exists only in Llama-family models (SwiGLU); asking for it on a GPT fails at attach time, naming it.
+ */
+export const BLOCK_ROLES = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const satisfies readonly Role[];
+
+/** Block roles every decoder in the zoo has (GPT and Llama): safe defaults for "adapt everything". */
+export const COMMON_BLOCK_ROLES = ['q', 'k', 'v', 'o', 'up', 'down'] as const satisfies readonly Role[];
 
 /** `roles`: which Linear roles to adapt. Rejects unknown roles and roles this method cannot target. */
 export function rolesField(defaults: readonly Role[], targetable: readonly Role[]) {

@@ -88,10 +88,10 @@ describe('adapter registry', () => {
   it("attach validates the config: unknown role, untargetable role, misspelt key, rank above a layer's dims", () => {
     const model = new FixtureModel({ seed: 1 });
     expect(() => attachAdapter(model, 'cla', { roles: ['q', 'z'] }, { seed: 0 })).toThrow(
-      /roles\.1: unknown role "z"; roles are q, k, v, o, up, down, head/,
+      /roles\.1: unknown role "z"; roles are q, k, v, o, gate, up, down, head/,
     );
     expect(() => attachAdapter(model, 'cla', { roles: ['head'] }, { seed: 0 })).toThrow(
-      /can adapt only roles q, k, v, o, up, down/,
+      /can adapt only roles q, k, v, o, gate, up, down/,
     );
     expect(() => attachAdapter(model, 'cla', { rnak: 4 }, { seed: 0 })).toThrow(/rnak/);
     expect(() => attachAdapter(model, 'cla', { r: 'eight' }, { seed: 0 })).toThrow(

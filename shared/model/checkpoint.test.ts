@@ -6,6 +6,8 @@ import { tf } from '../tensor/tf.ts';
 import { useBackend } from '../tensor/backend.ts';
 import { Gpt } from './gpt.ts';
 import { MlpClassifier } from './mlp-classifier.ts';
+import { Llama } from './llama.ts';
+import { createModel } from './zoo.ts';
 import {
   CONFIG_FILE,
   WEIGHTS_FILE,
@@ -26,11 +28,23 @@ afterAll(async () => {
 
 const CONFIG = { vocabSize: 32, contextLength: 8, dModel: 8, layers: 2, heads: 2 };
 
-function logits(model: Gpt): number[] {
+function logits(model: Gpt | Llama): number[] {
   return tf.tidy(() => Array.from(model.logits(tf.tensor2d([[1, 5, 2, 31]], [1, 4], 'int32')).dataSync()));
 }
 
 describe('model checkpoints', () => {
+  it('saves and rebuilds a Llama (GQA, tied head, Qwen2 biases) with identical logits', async () => {
+    const model = createModel('test-llama', { seed: 3, tiedHead: true, qkvBias: true });
+    const path = join(dir, 'llama');
+    await saveCheckpoint(path, model);
+    const back = await loadCheckpoint(path);
+    expect(back).toBeInstanceOf(Llama);
+    expect((back as Llama).config).toEqual(model.config);
+    expect(logits(back as Llama)).toEqual(logits(model));
+    back.dispose();
+    model.dispose();
+  });
+
   it('saves and rebuilds a GPT with identical logits, leaving no temp files', async () => {
     const model = new Gpt(CONFIG, { seed: 1 });
     const path = join(dir, 'gpt');

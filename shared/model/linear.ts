@@ -9,7 +9,8 @@ import { tf } from '../tensor/tf.ts';
 import { frozenLinear, linear as trainableLinear, type FrozenKernel } from '../tensor/fast-ops.ts';
 import { uniqueVariableName } from './variable-name.ts';
 
-export const ROLES = ['q', 'k', 'v', 'o', 'up', 'down', 'head'] as const;
+/** `gate` is the SwiGLU gate projection of Llama-family MLPs (GPT-2's MLP has only `up` and `down`). */
+export const ROLES = ['q', 'k', 'v', 'o', 'gate', 'up', 'down', 'head'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** What an adapter installs on a Linear to take over its forward pass. */

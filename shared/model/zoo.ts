@@ -5,6 +5,7 @@
 import { FedpeftError } from '../errors.ts';
 import { Gpt, type GptConfigInput } from './gpt.ts';
 import { MlpClassifier, type MlpClassifierConfigInput } from './mlp-classifier.ts';
+import { Llama, type LlamaConfigInput } from './llama.ts';
 
 export const GPT_SIZES = {
   /** Unit tests: a couple of milliseconds per step on cpu. */
@@ -19,6 +20,31 @@ export const GPT_SIZES = {
   'small-gpt': { vocabSize: 256, contextLength: 128, dModel: 256, layers: 4, heads: 4 },
 } as const satisfies Record<string, GptConfigInput>;
 
+/** Llama-family decoders (RMSNorm, RoPE, SwiGLU, GQA) at byte-level sizes; real ones come from `hf:<dir>`. */
+export const LLAMA_SIZES = {
+  /** Unit tests. */
+  'test-llama': {
+    vocabSize: 256,
+    contextLength: 32,
+    dModel: 32,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    intermediateSize: 64,
+  },
+  /** The tiny-gpt budget in Llama form (GQA 4:2, SwiGLU width 256, tied head like SmolLM2). */
+  'tiny-llama': {
+    vocabSize: 256,
+    contextLength: 128,
+    dModel: 96,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    intermediateSize: 256,
+    tiedHead: true,
+  },
+} as const satisfies Record<string, LlamaConfigInput>;
+
 export const MLP_SIZES = {
   /** Spam filtering over hashed byte n-gram features; `inputDim` must match the featurizer's bucket count. */
   'mlp-classifier': { inputDim: 4096, hiddenDims: [64], numClasses: 2 },
@@ -26,13 +52,25 @@ export const MLP_SIZES = {
 
 export type GptSizeName = keyof typeof GPT_SIZES;
 export type MlpSizeName = keyof typeof MLP_SIZES;
-export type ModelName = GptSizeName | MlpSizeName;
-export type ZooModel = Gpt | MlpClassifier;
+export type LlamaSizeName = keyof typeof LLAMA_SIZES;
+export type ModelName = GptSizeName | LlamaSizeName | MlpSizeName;
+export type ZooModel = Gpt | Llama | MlpClassifier;
+/** The zoo's language models: what fine-tuning, evaluation and sampling accept. */
+export type LanguageModel = Gpt | Llama;
 
-export const MODEL_NAMES = [...Object.keys(GPT_SIZES), ...Object.keys(MLP_SIZES)] as ModelName[];
+export const MODEL_NAMES = [
+  ...Object.keys(GPT_SIZES),
+  ...Object.keys(LLAMA_SIZES),
+  ...Object.keys(MLP_SIZES),
+] as ModelName[];
 
 export type CreateModelOptions = { seed: number } & Partial<GptConfigInput> &
+  Partial<LlamaConfigInput> &
   Partial<MlpClassifierConfigInput>;
+
+function isLlamaName(name: string): name is LlamaSizeName {
+  return Object.hasOwn(LLAMA_SIZES, name);
+}
 
 function isGptName(name: string): name is GptSizeName {
   return Object.hasOwn(GPT_SIZES, name);
@@ -51,6 +89,10 @@ function unknownModel(name: string): FedpeftError {
 
 export function createModel(name: GptSizeName, options: { seed: number } & Partial<GptConfigInput>): Gpt;
 export function createModel(
+  name: LlamaSizeName,
+  options: { seed: number } & Partial<LlamaConfigInput>,
+): Llama;
+export function createModel(
   name: MlpSizeName,
   options: { seed: number } & Partial<MlpClassifierConfigInput>,
 ): MlpClassifier;
@@ -58,6 +100,7 @@ export function createModel(name: string, options: CreateModelOptions): ZooModel
 export function createModel(name: string, options: CreateModelOptions): ZooModel {
   const { seed, ...overrides } = options;
   if (isGptName(name)) return new Gpt({ ...GPT_SIZES[name], ...pick(overrides, GPT_KEYS) }, { seed });
+  if (isLlamaName(name)) return new Llama({ ...LLAMA_SIZES[name], ...pick(overrides, LLAMA_KEYS) }, { seed });
   if (isMlpName(name)) {
     return new MlpClassifier(
       { ...MLP_SIZES[name], hiddenDims: [...MLP_SIZES[name].hiddenDims], ...pick(overrides, MLP_KEYS) },
@@ -76,8 +119,13 @@ export function createModelFromConfig(
   const seed = options.seed ?? 0;
   if (kind === 'gpt')
     return new Gpt(config as GptConfigInput, { seed, initialize: options.initialize ?? true });
+  if (kind === 'llama')
+    return new Llama(config as LlamaConfigInput, { seed, initialize: options.initialize ?? true });
   if (kind === 'mlp-classifier') return new MlpClassifier(config as MlpClassifierConfigInput, { seed });
-  throw new FedpeftError('UNKNOWN_MODEL', `Unknown model kind '${kind}'. Valid kinds: gpt, mlp-classifier.`);
+  throw new FedpeftError(
+    'UNKNOWN_MODEL',
+    `Unknown model kind '${kind}'. Valid kinds: gpt, llama, mlp-classifier.`,
+  );
 }
 
 const GPT_KEYS = [
@@ -90,6 +138,22 @@ const GPT_KEYS = [
   'tiedHead',
   'bias',
   'layerNormEps',
+  'initStd',
+] as const;
+const LLAMA_KEYS = [
+  'vocabSize',
+  'contextLength',
+  'dModel',
+  'layers',
+  'heads',
+  'kvHeads',
+  'headDim',
+  'intermediateSize',
+  'rmsNormEps',
+  'ropeTheta',
+  'tiedHead',
+  'qkvBias',
+  'oBias',
   'initStd',
 ] as const;
 const MLP_KEYS = ['inputDim', 'hiddenDims', 'numClasses', 'initStd'] as const;

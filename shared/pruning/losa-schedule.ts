@@ -38,7 +38,7 @@ import type { AdaptableModel, Batch } from '../model/types.ts';
 import { captureInputs } from '../model/capture-inputs.ts';
 import { attachAdapter } from '../adapters/registry.ts';
 import type { Adapter } from '../adapters/types.ts';
-import { BLOCK_ROLES } from '../adapters/preset.ts';
+import { BLOCK_ROLES, COMMON_BLOCK_ROLES } from '../adapters/preset.ts';
 import { AdamW, type AdamWConfigInput } from '../train/adamw.ts';
 import { trainStep } from '../train/train-step.ts';
 import { pairwiseCka } from './cka.ts';
@@ -87,10 +87,10 @@ export const LosaScheduleConfigSchema = z
       .refine((p) => p === 'unstructured' || /^\s*\d+\s*:\s*\d+\s*$/.test(p), {
         message: 'pattern must be "unstructured" or N:M such as "2:4"',
       }),
-    /** Roles the LoSA adapter trains. Default all block roles (the paper adapts every projection). */
-    roles: roleList.default([...BLOCK_ROLES]),
-    /** Roles that are pruned. Default all block roles. */
-    pruneRoles: roleList.default([...BLOCK_ROLES]),
+    /** Roles the LoSA adapter trains. Default every block role GPT and Llama share (add `gate` for a Llama). */
+    roles: roleList.default([...COMMON_BLOCK_ROLES]),
+    /** Roles that are pruned. Default every block role GPT and Llama share. */
+    pruneRoles: roleList.default([...COMMON_BLOCK_ROLES]),
   })
   .strict()
   .refine((c) => c.maxRank >= c.rank, { message: 'maxRank must be >= rank', path: ['maxRank'] });
