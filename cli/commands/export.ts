@@ -1,6 +1,7 @@
 /**
  * `fedpeft export`: write a simulated run's global adapter (after its last round, or `--round N`) as the merged
- * model (`--format safetensors`) or as a Hugging Face PEFT LoRA adapter (`--format peft`, LoRA-family methods).
+ * Hugging Face model folder (`--format hf`; `--round 0` is the run's base) or as a standard PEFT LoRA adapter
+ * (`--format peft`, every method whose update is low rank).
  */
 import type { Command } from 'commander';
 import { useBackend } from '../../shared/tensor/backend.ts';
@@ -13,6 +14,7 @@ interface ExportFlags {
   round?: string;
   format: string;
   out: string;
+  base?: string;
   json?: boolean;
 }
 
@@ -21,23 +23,26 @@ export const exportCommand: CliCommand = {
   register(program: Command) {
     program
       .command('export')
-      .description("write a run's global adapter as a merged model (safetensors) or a PEFT LoRA adapter")
+      .description("write a run's global adapter as a merged Hugging Face model (hf) or a PEFT LoRA adapter")
       .requiredOption('--run <dir>', 'run folder written by fedpeft simulate (runs/<id>)')
-      .option('--round <n>', 'round whose global adapter to export (default: the last)')
+      .option('--round <n>', 'round whose global adapter to export (default: the last; 0: the base, hf only)')
       .requiredOption('--format <format>', `output format: ${EXPORT_FORMATS.join(' | ')}`)
       .requiredOption('--out <dir>', 'folder to write into')
+      .option('--base <dir>', "peft: HF folder of the run's base (written when missing; default <out>-base)")
       .option('--json', 'print what was written as JSON')
       .addHelpText(
         'after',
         [
           '',
           'Examples:',
-          '  fedpeft export --run runs/quickstart-20260101-120000Z --format safetensors --out merged/',
-          '  fedpeft export --run runs/lora-run --round 3 --format peft --out peft-adapter/',
+          '  fedpeft export --run runs/quickstart-20260101-120000Z --format hf --out merged/',
+          '  fedpeft export --run runs/quickstart-20260101-120000Z --round 0 --format hf --out base/',
+          '  fedpeft export --run runs/lora-run --round 3 --format peft --out adapter/ --base base/',
           '',
-          'peft writes adapter_config.json + adapter_model.safetensors (lora_A/lora_B per module) for LoRA-family',
-          'methods (lora, lora-plus, ffa-lora, hetlora); safetensors writes model.safetensors + config.json with',
-          'the adapter merged into the base kernels, for every method.',
+          'hf writes a Hugging Face model folder (config.json, model.safetensors, tokenizer files) with the adapter',
+          'merged in, for every method. peft writes adapter_config.json + adapter_model.safetensors (a standard',
+          'LoRA adapter; fedpeft metadata in fedpeft_export.json) for every method whose update is low rank; full',
+          'fine-tuning and LoSA (masked) are refused — use hf for them.',
         ].join('\n'),
       )
       .action(async (flags: ExportFlags) => {
@@ -49,10 +54,10 @@ export const exportCommand: CliCommand = {
         let round: number | undefined;
         if (flags.round !== undefined) {
           round = Number(flags.round);
-          if (!Number.isInteger(round) || round < 1)
+          if (!Number.isInteger(round) || round < 0)
             throw new FedpeftError(
               'INVALID_FLAG',
-              `--round must be a whole number >= 1, got '${flags.round}'`,
+              `--round must be a whole number >= 0 (0 is the base), got '${flags.round}'`,
             );
         }
         // Exact float32 results, identical on every machine: the merge is one matmul per layer.
@@ -61,6 +66,7 @@ export const exportCommand: CliCommand = {
           runDir: flags.run,
           format: flags.format as ExportFormat,
           outDir: flags.out,
+          ...(flags.base !== undefined ? { baseDir: flags.base } : {}),
           ...(round !== undefined ? { round } : {}),
         });
         if (flags.json) process.stdout.write(`${JSON.stringify({ ...result, out: flags.out }, null, 2)}\n`);

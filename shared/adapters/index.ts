@@ -10,7 +10,15 @@ export {
   registerAdapterMethod,
   METHOD_NAME_PATTERN,
 } from './registry.ts';
-export type { Adapter, AdapterMethod, AggregationRule, AttachContext, TensorMap } from './types.ts';
+export type {
+  Adapter,
+  AdapterMethod,
+  AggregationRule,
+  AttachContext,
+  LowRankFactors,
+  LowRankUpdate,
+  TensorMap,
+} from './types.ts';
 export { LinkSchedule } from './link-schedule.ts';
 export { summarizeAdapter, type AdapterSummary } from './summary.ts';
 export { definePreset, type PresetDefinition, type PresetSpec } from './preset.ts';

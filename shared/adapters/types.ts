@@ -27,6 +27,19 @@ export type AggregationRule =
 
 export type TensorMap = Map<string, tf.Tensor>;
 
+/**
+ * One adapted Linear's weight update as two factors, `ΔK = P Q` in the TF.js layout (`P [in, r]`, `Q [r, out]`,
+ * every scale folded into `Q`). This is what portable formats (PEFT LoRA) store: `lora_A = Pᵀ`, `lora_B = Qᵀ`.
+ */
+export interface LowRankFactors {
+  P: tf.Tensor2D;
+  Q: tf.Tensor2D;
+}
+
+/** Every adapted Linear's update as factors (keyed by Linear name), or why the method's update is not low rank. */
+export type LowRankUpdate =
+  { lowRank: true; layers: Map<string, LowRankFactors> } | { lowRank: false; reason: string };
+
 export interface AttachContext {
   /** The run seed: every derived random tensor (FFA `A`, random-cLA offsets, probes) comes from it. */
   seed: number;
@@ -35,6 +48,12 @@ export interface AttachContext {
    * first `r_k` columns/rows of full-size shared tensors; HetLoRA and FLoRA allocate factors of rank `r_k`.
    */
   clientRank?: number;
+  /**
+   * Called just before the adapter folds an update into the base kernels (a chain link ending, a FLoRA round's
+   * stacked global arriving), with that update's factors per Linear. The tensors live only during the call.
+   * Exports use it to keep every folded link; clients leave it unset.
+   */
+  onFold?: (layers: ReadonlyMap<string, LowRankFactors>) => void;
 }
 
 export interface Adapter {
@@ -67,6 +86,11 @@ export interface Adapter {
    * layer it belongs to (`‖s B_k A_k‖_F`; summed in quadrature over the layers of a role-shared tensor).
    */
   aggregationNorm(name: string): number;
+  /**
+   * The current (not yet folded) update of every adapted Linear as `ΔK = P Q`; new tensors the caller
+   * disposes. `{ lowRank: false }` for updates no factor pair expresses exactly (full fine-tuning, masked LoSA).
+   */
+  lowRankUpdate?(): LowRankUpdate;
   /** A compact fingerprint of derived state; equal across clients that derived the same frozen tensors. */
   signature(): Float32Array;
   /** Fold the adapter into the base kernels (inference speed) / take it back out. */

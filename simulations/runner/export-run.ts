@@ -1,210 +1,245 @@
 /**
- * `fedpeft export`: a run's global adapter after round N, in a form other tools load.
+ * `fedpeft export`: a run's global adapter after round N in the formats other tools load.
  *
- *   safetensors  the merged model: base kernels + the adapter folded in (`adapter.merge()`), written as a
- *                fedpeft checkpoint (model.safetensors + config.json; `loadCheckpoint` reads it back)
- *   peft         Hugging Face PEFT's LoRA layout, for methods whose global state *is* a LoRA adapter
- *                (per-layer A and B, shared or derived from the seed: lora, lora-plus, ffa-lora, hetlora):
- *                adapter_config.json + adapter_model.safetensors with
- *                `base_model.model.<module>.lora_A.weight` = Aᵀ [r, in] and `lora_B.weight` = Bᵀ [out, r]
- *                (PyTorch keeps Linear weights as [out, in]; fedpeft kernels are [in, out]).
+ *   hf    the merged model as a Hugging Face model folder of the same family (config.json with model_type,
+ *         model.safetensors in HF names and layouts, tokenizer files); `--round 0` is the run's base.
+ *   peft  a standard PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) for every method whose
+ *         update is low rank — LoRA family, PiCa, cLA family, PaCA, FFA-LoRA, chained methods with all their
+ *         folded links stacked — attached to the run's base as an HF folder (`--base`, written when missing).
  *
- * Methods without a PEFT equivalent (PiCa's role-shared B over SVD projectors, cLA windows, chained links,
- * LoSA masks, FedSA's private B) are refused for `peft` with the reason; `safetensors` works for all of them.
+ * Every file is computed in memory before the first one is written, so a refused export creates nothing, and a
+ * failed write removes the folders it created.
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { tf } from '../../shared/tensor/tf.ts';
 import { FedpeftError } from '../../shared/errors.ts';
-import { attachAdapter } from '../../shared/adapters/registry.ts';
-import type { Adapter } from '../../shared/adapters/types.ts';
-import { LinkSchedule } from '../../shared/adapters/link-schedule.ts';
-import { asBuffer, loadCheckpoint, saveCheckpoint } from '../../shared/model/checkpoint.ts';
-import { parseSafetensors, serializeSafetensors } from '../../shared/model/safetensors.ts';
-import { createModel, type ZooModel } from '../../shared/model/zoo.ts';
-import { fromHostMap, toHost, type HostTensor, type HostTensorMap } from '../../shared/tensor/host-tensor.ts';
-import { DEFAULT_ROUNDS_PER_LINK } from '../../shared/adapters/method-schedule.ts';
-import { ADAPTER_FILE, adapterRoundFile, type RunAdapterRecord } from './run-adapter.ts';
+import { disposeFactors } from '../../shared/adapters/core/low-rank-factors.ts';
+import { asBuffer } from '../../shared/model/checkpoint.ts';
+import { serializeSafetensors } from '../../shared/model/safetensors.ts';
+import { Gpt } from '../../shared/model/gpt.ts';
+import type { ZooModel } from '../../shared/model/zoo.ts';
+import type { HfFamily } from '../../shared/hf-export/family.ts';
+import { gpt2Family } from '../../shared/hf-export/gpt2-family.ts';
+import { buildPeftLora } from '../../shared/hf-export/peft-lora.ts';
+import { byteTokenizerFiles } from '../../shared/hf-export/byte-tokenizer-files.ts';
+import { allUpdates, buildBaseModel, readRunRecord, replayAdapter } from './run-replay.ts';
+import type { RunAdapterRecord } from './run-adapter.ts';
 
-export const EXPORT_FORMATS = ['safetensors', 'peft'] as const;
+export const EXPORT_FORMATS = ['hf', 'peft'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportOptions {
   runDir: string;
-  /** Default: the last saved round. */
+  /** Default: the last saved round. 0: the run's base (hf only). */
   round?: number;
   format: ExportFormat;
   outDir: string;
+  /** peft only: the HF folder of the run's base the adapter attaches to. Default: `<outDir>-base`. */
+  baseDir?: string;
 }
 
 export interface ExportResult {
   round: number;
   method: string;
   files: string[];
+  /** peft: the base folder, and whether this export wrote it. */
+  base?: { dir: string; written: boolean };
 }
 
 export const PEFT_WEIGHTS_FILE = 'adapter_model.safetensors';
 export const PEFT_CONFIG_FILE = 'adapter_config.json';
+export const HF_WEIGHTS_FILE = 'model.safetensors';
+/** fedpeft's own metadata, beside (never inside) the files PEFT and transformers read. */
+export const EXPORT_METADATA_FILE = 'fedpeft_export.json';
 
-async function readRecord(runDir: string): Promise<RunAdapterRecord> {
-  const path = join(runDir, ADAPTER_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new FedpeftError(
-      'NOT_A_RUN',
-      `${runDir} has no ${ADAPTER_FILE}: give --run a run folder written by fedpeft simulate (runs/<id>)`,
-    );
+type Files = Map<string, string | Uint8Array>;
+
+function familyOf(model: ZooModel): { family: HfFamily<Gpt>; model: Gpt } {
+  if (model instanceof Gpt) return { family: gpt2Family, model };
+  throw new FedpeftError(
+    'NO_HF_FAMILY',
+    `a ${model.kind} model has no Hugging Face model family to export to (GPT models export as gpt2)`,
+  );
+}
+
+function hfFolderFiles(model: Gpt, family: HfFamily<Gpt>, metadata: Record<string, unknown>): Files {
+  const files: Files = new Map();
+  files.set(HF_WEIGHTS_FILE, serializeSafetensors(family.weights(model), { format: 'pt' }));
+  files.set('config.json', `${JSON.stringify(family.config(model), null, 2)}\n`);
+  if (model.config.vocabSize === 256) {
+    for (const [name, text] of Object.entries(byteTokenizerFiles(model.config.contextLength)))
+      files.set(name, text);
   }
-  const record = JSON.parse(text) as RunAdapterRecord;
-  if (record.format !== 'fedpeft-run-adapter')
-    throw new FedpeftError('NOT_A_RUN', `${path} is not a fedpeft run adapter record`);
-  return record;
+  files.set(EXPORT_METADATA_FILE, `${JSON.stringify(metadata, null, 2)}\n`);
+  return files;
 }
 
-async function readRound(runDir: string, round: number): Promise<HostTensorMap> {
-  const bytes = await readFile(join(runDir, adapterRoundFile(round)));
-  return parseSafetensors(bytes, { source: adapterRoundFile(round) }).tensors;
-}
-
-async function buildModel(record: RunAdapterRecord): Promise<ZooModel> {
-  if (record.baseDir === null) return createModel(record.model, { seed: record.seed, ...record.modelConfig });
-  try {
-    return await loadCheckpoint(record.baseDir);
-  } catch (err) {
-    throw new FedpeftError(
-      'BASE_NOT_FOUND',
-      `the run's base checkpoint ${record.baseDir} cannot be read (${(err as Error).message}); ` +
-        're-run the scenario once to put the base back into the cache',
-    );
-  }
-}
-
-function install(adapter: Adapter, shared: HostTensorMap): void {
-  const tensors = fromHostMap(shared);
-  try {
-    adapter.setShared(tensors);
-  } finally {
-    tf.dispose([...tensors.values()]);
-  }
-}
-
-/** The adapter at the end of `round`: chained methods replay every earlier round so finished links are folded. */
-async function adapterAt(
-  model: ZooModel,
+function metadataOf(
   record: RunAdapterRecord,
   runDir: string,
   round: number,
-): Promise<Adapter> {
-  const adapter = attachAdapter(model, record.method, record.methodConfig, { seed: record.seed });
-  if (adapter.currentLink !== undefined && adapter.setLink) {
-    const schedule = new LinkSchedule(record.roundsPerLink ?? DEFAULT_ROUNDS_PER_LINK);
-    for (let r = 1; r <= round; r++) {
-      adapter.setLink(schedule.linkAt(r - 1));
-      install(adapter, await readRound(runDir, r));
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    format: 'fedpeft-export',
+    run: basename(runDir),
+    method: record.method,
+    methodConfig: record.methodConfig,
+    round,
+    model: record.model,
+    seed: record.seed,
+    ...extra,
+  };
+}
+
+/** The name PEFT reads to find the base: relative to where the export ran, never an absolute cache path. */
+function baseReference(baseDir: string): string {
+  const rel = relative(process.cwd(), baseDir);
+  return rel === '' ? '.' : isAbsolute(rel) ? baseDir : rel;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Writes every folder's files; on failure removes the folders this call created. */
+async function writeFolders(folders: Map<string, Files>): Promise<void> {
+  const created: string[] = [];
+  try {
+    for (const [dir, files] of folders) {
+      if (!(await exists(dir))) {
+        await mkdir(dir, { recursive: true });
+        created.push(dir);
+      }
+      for (const [name, content] of files) {
+        await writeFileAtomic(join(dir, name), typeof content === 'string' ? content : asBuffer(content));
+      }
     }
-  } else {
-    install(adapter, await readRound(runDir, round));
+  } catch (err) {
+    for (const dir of created) await rm(dir, { recursive: true, force: true });
+    throw err;
   }
-  return adapter;
 }
 
-/** Per adapted module, its LoRA factors, or the reason the method is not a PEFT LoRA adapter. */
-function loraFactors(adapter: Adapter): Map<string, { A: HostTensor; B: HostTensor }> | string {
-  if (adapter.currentLink !== undefined)
-    return 'its links are folded into the base kernels as training goes on';
-  if (adapter.private().size > 0) return 'part of its adapter stays private on each client';
-  const tensors = new Map<string, tf.Tensor>([...adapter.derived(), ...adapter.shared()]);
-  const modules = new Map<string, { A?: HostTensor; B?: HostTensor }>();
-  for (const [name, t] of tensors) {
-    const m = /^(.*)\.(A|B)$/.exec(name);
-    if (!m) return `its tensor '${name}' is not a per-layer LoRA factor`;
-    const entry = modules.get(m[1]!) ?? {};
-    entry[m[2] as 'A' | 'B'] = toHost(t);
-    modules.set(m[1]!, entry);
+function resolveRound(
+  record: RunAdapterRecord,
+  runDir: string,
+  format: ExportFormat,
+  round?: number,
+): number {
+  if (round === 0) {
+    if (format === 'peft')
+      throw new FedpeftError(
+        'NOTHING_TO_EXPORT',
+        'round 0 is the base model, which has no adapter: use --format hf',
+      );
+    return 0;
   }
-  const out = new Map<string, { A: HostTensor; B: HostTensor }>();
-  for (const [module, f] of modules) {
-    if (!f.A || !f.B) return `module '${module}' lacks one of its factors`;
-    out.set(module, { A: f.A, B: f.B });
+  if (record.rounds.length === 0)
+    throw new FedpeftError('NOTHING_TO_EXPORT', `run ${runDir} saved no round (did it finish a round?)`);
+  const chosen = round ?? Math.max(...record.rounds);
+  if (!record.rounds.includes(chosen)) {
+    throw new FedpeftError(
+      'UNKNOWN_ROUND',
+      `run ${runDir} has no round ${chosen}; saved rounds: 0 (the base), ${record.rounds.join(', ')}`,
+    );
   }
-  return out.size > 0 ? out : 'it has no LoRA factors';
-}
-
-function transpose(t: HostTensor): HostTensor {
-  const [rows, cols] = t.shape as [number, number];
-  const data = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) data[j * rows + i] = t.data[i * cols + j]!;
-  return { shape: [cols, rows], data };
+  return chosen;
 }
 
 export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const runDir = resolve(options.runDir);
-  const record = await readRecord(runDir);
-  if (record.rounds.length === 0)
-    throw new FedpeftError('NOTHING_TO_EXPORT', `run ${runDir} saved no round (did it finish a round?)`);
-  const round = options.round ?? Math.max(...record.rounds);
-  if (!record.rounds.includes(round)) {
-    throw new FedpeftError(
-      'UNKNOWN_ROUND',
-      `run ${runDir} has no round ${round}; saved rounds: ${record.rounds.join(', ')}`,
-    );
-  }
   const outDir = resolve(options.outDir);
-  await mkdir(outDir, { recursive: true });
-  const model = await buildModel(record);
+  const record = await readRunRecord(runDir);
+  const round = resolveRound(record, runDir, options.format, options.round);
+  const zoo = await buildBaseModel(record);
   try {
-    const adapter = await adapterAt(model, record, runDir, round);
+    const { family, model } = familyOf(zoo);
+    if (options.format === 'hf' && round === 0) {
+      const files = hfFolderFiles(model, family, metadataOf(record, runDir, 0, { base: true }));
+      await writeFolders(new Map([[outDir, files]]));
+      return { round, method: record.method, files: [...files.keys()] };
+    }
+    // The base as HF files, before the replay folds links into the kernels.
+    const baseFiles =
+      options.format === 'peft'
+        ? hfFolderFiles(model, family, metadataOf(record, runDir, 0, { base: true }))
+        : null;
+    const replayed = await replayAdapter(model, record, runDir, round);
+    const { adapter } = replayed;
     try {
-      if (options.format === 'safetensors') {
+      if (options.format === 'hf') {
         adapter.merge();
-        await saveCheckpoint(outDir, model, {
-          fedpeft_method: record.method,
-          fedpeft_round: String(round),
-        });
-        return { round, method: record.method, files: ['model.safetensors', 'config.json'] };
+        const files = hfFolderFiles(model, family, metadataOf(record, runDir, round));
+        await writeFolders(new Map([[outDir, files]]));
+        return { round, method: record.method, files: [...files.keys()] };
       }
-      const factors = loraFactors(adapter);
-      if (typeof factors === 'string') {
+      const update = adapter.lowRankUpdate?.() ?? {
+        lowRank: false as const,
+        reason: 'the method does not describe its update as factors',
+      };
+      if (!update.lowRank) {
         throw new FedpeftError(
           'NO_PEFT_EQUIVALENT',
-          `method '${record.method}' has no PEFT LoRA equivalent (${factors}); export the merged model with --format safetensors`,
+          `method '${record.method}' has no PEFT LoRA equivalent: ${update.reason}; ` +
+            'export the merged model with --format hf instead',
         );
       }
-      const config = adapter.config as { r?: number; alpha?: number };
-      const r = config.r ?? [...factors.values()][0]!.A.shape[1]!;
-      const weights: HostTensorMap = new Map();
-      for (const [module, f] of factors) {
-        weights.set(`base_model.model.${module}.lora_A.weight`, transpose(f.A));
-        weights.set(`base_model.model.${module}.lora_B.weight`, transpose(f.B));
+      let updates;
+      try {
+        updates = allUpdates(replayed, update.layers);
+      } finally {
+        disposeFactors(update.layers);
       }
-      await writeFileAtomic(
-        join(outDir, PEFT_WEIGHTS_FILE),
-        asBuffer(serializeSafetensors(weights, { format: 'pt' })),
+      if (adapter.private().size > 0) {
+        throw new FedpeftError(
+          'NO_PEFT_EQUIVALENT',
+          `method '${record.method}' keeps part of its adapter private on each client (${[...adapter.private().keys()][0]}, ...), ` +
+            'so the global adapter is not the update any client applies; there is no global adapter to export',
+        );
+      }
+      const baseDir = resolve(options.baseDir ?? join(dirname(outDir), `${basename(outDir)}-base`));
+      const baseWritten = !(await exists(join(baseDir, HF_WEIGHTS_FILE)));
+      if (!baseWritten) await assertSameBase(baseDir, baseFiles!.get(HF_WEIGHTS_FILE) as Uint8Array);
+      const peft = buildPeftLora(family, model, updates, baseReference(baseDir));
+      const files: Files = new Map();
+      files.set(PEFT_WEIGHTS_FILE, serializeSafetensors(peft.weights, { format: 'pt' }));
+      files.set(PEFT_CONFIG_FILE, `${JSON.stringify(peft.config, null, 2)}\n`);
+      const links = Math.max(...[...updates.values()].map((u) => u.length));
+      files.set(
+        EXPORT_METADATA_FILE,
+        `${JSON.stringify(metadataOf(record, runDir, round, { family: family.modelType, links, base: relative(outDir, baseDir) || '.', ranks: Object.fromEntries(peft.ranks) }), null, 2)}\n`,
       );
-      const suffixes = [...new Set([...factors.keys()].map((m) => m.split('.').slice(-2).join('.')))];
-      const peftConfig = {
-        peft_type: 'LORA',
-        task_type: 'CAUSAL_LM',
-        r,
-        lora_alpha: config.alpha ?? r,
-        lora_dropout: 0,
-        bias: 'none',
-        fan_in_fan_out: false,
-        target_modules: suffixes,
-        inference_mode: true,
-        base_model_name_or_path:
-          record.baseDir ?? `${record.model} (seeded initialisation, seed ${record.seed})`,
-        fedpeft: { method: record.method, round, model: record.model, seed: record.seed },
+      const folders = new Map<string, Files>();
+      if (baseWritten) folders.set(baseDir, baseFiles!);
+      folders.set(outDir, files);
+      await writeFolders(folders);
+      return {
+        round,
+        method: record.method,
+        files: [...files.keys()],
+        base: { dir: baseDir, written: baseWritten },
       };
-      await writeFileAtomic(join(outDir, PEFT_CONFIG_FILE), `${JSON.stringify(peftConfig, null, 2)}\n`);
-      return { round, method: record.method, files: [PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE] };
     } finally {
       adapter.detach();
     }
   } finally {
-    model.dispose();
+    zoo.dispose();
+  }
+}
+
+/** An existing `--base` folder must hold this run's base, or the adapter would attach to the wrong weights. */
+async function assertSameBase(baseDir: string, expected: Uint8Array): Promise<void> {
+  const actual = await readFile(join(baseDir, HF_WEIGHTS_FILE));
+  if (!Buffer.from(expected).equals(actual)) {
+    throw new FedpeftError(
+      'BASE_MISMATCH',
+      `${baseDir} holds a different model than this run's base; give --base an empty folder or the run's own ` +
+        '`fedpeft export --round 0 --format hf` output',
+    );
   }
 }

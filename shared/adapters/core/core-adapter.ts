@@ -11,7 +11,14 @@ import { FedpeftError } from '../../errors.ts';
 import { uniqueVariableName } from '../../model/variable-name.ts';
 import type { Linear, LinearHook, Role } from '../../model/linear.ts';
 import type { AdaptableModel } from '../../model/types.ts';
-import type { Adapter, AggregationRule, AttachContext, TensorMap } from '../types.ts';
+import type {
+  Adapter,
+  AggregationRule,
+  AttachContext,
+  LowRankFactors,
+  LowRankUpdate,
+  TensorMap,
+} from '../types.ts';
 import type { CoreSpec, FactorSource } from './spec.ts';
 import {
   denseDeltaLinear,
@@ -24,6 +31,12 @@ import {
 } from './fused-ops.ts';
 import { linkOffset, randomColumnsSelector, windowSelector } from './selectors.ts';
 import { derivedSignature } from './signature.ts';
+import {
+  disposeFactors,
+  notLowRankReason,
+  slotLowRankFactors,
+  type SlotTensors,
+} from './low-rank-factors.ts';
 
 type Placement = 'shared' | 'private' | 'derived';
 
@@ -73,6 +86,7 @@ export class CoreAdapter implements Adapter {
   private readonly seed: number;
   private readonly rng: Rng;
   private readonly clientRank: number;
+  private readonly onFold: AttachContext['onFold'];
   private readonly slots: Slot[] = [];
   private readonly factors = new Map<string, Factor>();
   private readonly lrScales = new Map<tf.Variable, number>();
@@ -93,6 +107,7 @@ export class CoreAdapter implements Adapter {
     this.seed = context.seed;
     this.rng = new Rng(context.seed);
     this.clientRank = this.resolveClientRank(context.clientRank);
+    this.onFold = context.onFold;
     const targets = this.selectTargets(model);
     this.validateLayerRanks(targets);
     try {
@@ -544,6 +559,16 @@ export class CoreAdapter implements Adapter {
       }
       return { slot, a: a as tf.Tensor2D, b: b as tf.Tensor2D };
     });
+    if (this.onFold) {
+      const layers = new Map<string, LowRankFactors>();
+      for (const { slot, a, b } of pairs) {
+        layers.set(slot.linear.name, {
+          P: a.clone(),
+          Q: tf.tidy(() => tf.mul<tf.Tensor2D>(b, this.spec.scale)),
+        });
+      }
+      this.reportFold(layers);
+    }
     for (const { slot, a, b } of pairs) {
       const d = tf.tidy(() => tf.mul<tf.Tensor2D>(tf.matMul(a, b), this.spec.scale));
       this.addToKernel(slot.linear, d, 1);
@@ -639,6 +664,10 @@ export class CoreAdapter implements Adapter {
     if (index === this.link) return;
     if (this.isMerged)
       throw new FedpeftError('ADAPTER_MERGED', `${this.method}: unmerge before changing links`);
+    if (this.onFold) {
+      const update = this.lowRankUpdate();
+      if (update.lowRank) this.reportFold(update.layers);
+    }
     for (const slot of this.slots) {
       const d = this.delta(slot);
       this.addToKernel(slot.linear, d, 1);
@@ -659,6 +688,39 @@ export class CoreAdapter implements Adapter {
       }
     } else {
       this.reinitialise(index);
+    }
+  }
+
+  lowRankUpdate(): LowRankUpdate {
+    this.assertLive();
+    const views = this.slots.map((slot) => ({ name: slot.linear.name, view: this.slotTensors(slot) }));
+    for (const { view } of views) {
+      const reason = notLowRankReason(view);
+      if (reason !== null) return { lowRank: false, reason };
+    }
+    const layers = new Map<string, LowRankFactors>();
+    for (const { name, view } of views) layers.set(name, slotLowRankFactors(view, this.spec.scale));
+    return { lowRank: true, layers };
+  }
+
+  private slotTensors(slot: Slot): SlotTensors {
+    return {
+      inDim: slot.linear.inDim,
+      A: slot.A?.variable ?? null,
+      B: slot.B?.variable ?? null,
+      D: slot.D?.variable ?? null,
+      selector: slot.selector,
+      mask: slot.mask,
+      activeRank: slot.activeRank,
+    };
+  }
+
+  /** Hands a fold's factors to the `onFold` listener, then frees them (the listener copies what it keeps). */
+  private reportFold(layers: Map<string, LowRankFactors>): void {
+    try {
+      this.onFold?.(layers);
+    } finally {
+      disposeFactors(layers);
     }
   }
 
