@@ -4,7 +4,6 @@
  * it is for, so a key from one round or one pair can never be replayed in another.
  * X25519 runs natively (OpenSSL) where the platform has it, else in pure JS: see crypto/select.ts.
  */
-import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { secAggError } from './errors.ts';
 import { secAggCrypto } from './crypto/select.ts';
@@ -62,7 +61,12 @@ const PROBE_SECRET = sha256(new TextEncoder().encode('fedpeft/secagg/probe'));
 const SALT = new TextEncoder().encode('fedpeft/secagg/v1');
 
 function derive(sharedSecret: Uint8Array, label: (string | number)[]): Uint8Array {
-  return hkdf(sha256, sharedSecret, SALT, new TextEncoder().encode(JSON.stringify(label)), SEED_BYTES);
+  return secAggCrypto.hkdf.derive(
+    sharedSecret,
+    SALT,
+    new TextEncoder().encode(JSON.stringify(label)),
+    SEED_BYTES,
+  );
 }
 
 /** Whether `a` comes before `b` in the protocol's client order (which decides the sign of a pairwise mask). */

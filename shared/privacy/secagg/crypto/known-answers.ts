@@ -40,3 +40,11 @@ export const AEAD_VECTOR = {
       '1ae10b594f09e26a7e902ecbd0600691',
   ),
 };
+
+/** RFC 5869 A.1 (HKDF-SHA256, basic case). */
+export const HKDF_VECTOR = {
+  ikm: new Uint8Array(22).fill(0x0b),
+  salt: hex('000102030405060708090a0b0c'),
+  info: hex('f0f1f2f3f4f5f6f7f8f9'),
+  okm: hex('3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865'),
+};

@@ -4,9 +4,11 @@ import { nobleChaCha20 } from './chacha20-noble.ts';
 import { nodeCryptoChaCha20 } from './chacha20-node-crypto.ts';
 import { nobleChaCha20Poly1305 } from './chacha20-poly1305-noble.ts';
 import { nodeCryptoChaCha20Poly1305 } from './chacha20-poly1305-node-crypto.ts';
-import { AEAD_VECTOR, CHACHA20_VECTOR, X25519_VECTOR, hexBytes } from './known-answers.ts';
+import { nobleHkdfSha256 } from './hkdf-sha256-noble.ts';
+import { nodeCryptoHkdfSha256 } from './hkdf-sha256-node-crypto.ts';
+import { AEAD_VECTOR, CHACHA20_VECTOR, HKDF_VECTOR, X25519_VECTOR, hexBytes } from './known-answers.ts';
 import { loadNodeCrypto } from './node-crypto-module.ts';
-import { aeadPasses, chaCha20Passes, secAggCrypto, x25519Passes } from './select.ts';
+import { aeadPasses, chaCha20Passes, hkdfPasses, secAggCrypto, x25519Passes } from './select.ts';
 import { nobleX25519 } from './x25519-noble.ts';
 import { nodeCryptoX25519 } from './x25519-node-crypto.ts';
 
@@ -21,11 +23,8 @@ const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
 
 describe('secagg crypto selection', () => {
   it('uses node:crypto for every primitive in Node', () => {
-    expect([secAggCrypto.x25519.name, secAggCrypto.chacha20.name, secAggCrypto.aead.name]).toEqual([
-      'node:crypto',
-      'node:crypto',
-      'node:crypto',
-    ]);
+    const { x25519, chacha20, aead, hkdf } = secAggCrypto;
+    expect([x25519.name, chacha20.name, aead.name, hkdf.name]).toEqual(Array(4).fill('node:crypto'));
   });
 
   it('rejects an implementation that gets a known answer wrong', () => {
@@ -40,6 +39,9 @@ describe('secagg crypto selection', () => {
     expect(chaCha20Passes(wrongByOne)).toBe(false);
     expect(x25519Passes({ ...nobleX25519, sharedSecret: () => new Uint8Array(32) })).toBe(false);
     expect(aeadPasses({ ...nobleChaCha20Poly1305, open: () => undefined })).toBe(false);
+    expect(
+      hkdfPasses({ ...nobleHkdfSha256, derive: (...a) => nobleHkdfSha256.derive(a[0], a[0], a[2], a[3]) }),
+    ).toBe(false);
   });
 });
 
@@ -171,6 +173,36 @@ describe('ChaCha20-Poly1305 across implementations', () => {
           expect(nodeAead.open(key, nonce, aad, a)).toEqual(plain);
           expect(nobleChaCha20Poly1305.open(key, nonce, aad, nodeAead.seal(key, nonce, aad, plain))).toEqual(
             plain,
+          );
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe.each([nobleHkdfSha256, nodeCryptoHkdfSha256(crypto)].map((impl) => [impl.name, impl] as const))(
+  'HKDF-SHA256 (%s)',
+  (_, impl) => {
+    it('reproduces RFC 5869 A.1', () => {
+      const v = HKDF_VECTOR;
+      expect(impl.derive(v.ikm, v.salt, v.info, v.okm.length)).toEqual(v.okm);
+    });
+  },
+);
+
+describe('HKDF-SHA256 across implementations', () => {
+  it('derives the same keys for any input keying material, salt and info', () => {
+    const nodeHkdf = nodeCryptoHkdfSha256(crypto);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 64 }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ maxLength: 80 }),
+        fc.integer({ min: 1, max: 96 }),
+        (ikm, salt, info, length) => {
+          expect(nodeHkdf.derive(ikm, salt, info, length)).toEqual(
+            nobleHkdfSha256.derive(ikm, salt, info, length),
           );
         },
       ),

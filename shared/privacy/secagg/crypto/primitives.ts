@@ -1,7 +1,7 @@
 /**
- * The three primitives secure aggregation needs, as interfaces with one implementation per platform
+ * The primitives secure aggregation needs, as interfaces with one implementation per platform
  * capability: pure JS (@noble, runs everywhere) and native (node:crypto / OpenSSL, Node only). Every
- * implementation of a primitive must produce byte-identical outputs (RFC 7748 / RFC 8439), which
+ * implementation of a primitive must produce byte-identical outputs (RFC 7748 / RFC 8439 / RFC 5869), which
  * primitives.test.ts checks with the RFC vectors and fast-check cross-implementation equality; masks computed
  * by a browser client and a Node coordinator therefore cancel.
  */
@@ -29,6 +29,12 @@ export interface ChaCha20Poly1305Implementation {
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
   /** The plaintext, or undefined when the tag does not verify (wrong key, nonce, aad or altered bytes). */
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
+}
+
+export interface HkdfSha256Implementation {
+  readonly name: string;
+  /** RFC 5869 HKDF-SHA256 (extract then expand) of `length` bytes. */
+  derive(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
 }
 
 export const TAG_BYTES = 16;

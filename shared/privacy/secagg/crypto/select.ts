@@ -13,11 +13,14 @@ import { nobleChaCha20 } from './chacha20-noble.ts';
 import { nodeCryptoChaCha20 } from './chacha20-node-crypto.ts';
 import { nobleChaCha20Poly1305 } from './chacha20-poly1305-noble.ts';
 import { nodeCryptoChaCha20Poly1305 } from './chacha20-poly1305-node-crypto.ts';
-import { AEAD_VECTOR, CHACHA20_VECTOR, X25519_VECTOR } from './known-answers.ts';
+import { nobleHkdfSha256 } from './hkdf-sha256-noble.ts';
+import { nodeCryptoHkdfSha256 } from './hkdf-sha256-node-crypto.ts';
+import { AEAD_VECTOR, CHACHA20_VECTOR, HKDF_VECTOR, X25519_VECTOR } from './known-answers.ts';
 import { loadNodeCrypto } from './node-crypto-module.ts';
 import type {
   ChaCha20Implementation,
   ChaCha20Poly1305Implementation,
+  HkdfSha256Implementation,
   X25519Implementation,
 } from './primitives.ts';
 import { nobleX25519 } from './x25519-noble.ts';
@@ -59,10 +62,16 @@ export function aeadPasses(impl: ChaCha20Poly1305Implementation): boolean {
   );
 }
 
+export function hkdfPasses(impl: HkdfSha256Implementation): boolean {
+  const v = HKDF_VECTOR;
+  return passes(() => sameBytes(impl.derive(v.ikm, v.salt, v.info, v.okm.length), v.okm));
+}
+
 export interface SecAggCrypto {
   x25519: X25519Implementation;
   chacha20: ChaCha20Implementation;
   aead: ChaCha20Poly1305Implementation;
+  hkdf: HkdfSha256Implementation;
 }
 
 function pick<T>(native: T | undefined, fallback: T, ok: (impl: T) => boolean): T {
@@ -75,6 +84,7 @@ function selectCrypto(): SecAggCrypto {
     x25519: pick(crypto && nodeCryptoX25519(crypto), nobleX25519, x25519Passes),
     chacha20: pick(crypto && nodeCryptoChaCha20(crypto), nobleChaCha20, chaCha20Passes),
     aead: pick(crypto && nodeCryptoChaCha20Poly1305(crypto), nobleChaCha20Poly1305, aeadPasses),
+    hkdf: pick(crypto && nodeCryptoHkdfSha256(crypto), nobleHkdfSha256, hkdfPasses),
   };
 }
 
