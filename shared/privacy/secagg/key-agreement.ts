@@ -2,11 +2,11 @@
  * X25519 key agreement and the keys derived from it (Bonawitz et al. 2017, §4: KA.agree followed by a KDF).
  * Every derived key is bound by HKDF-SHA256 to the protocol version, the session (round) and the client ids
  * it is for, so a key from one round or one pair can never be replayed in another.
+ * X25519 runs natively (OpenSSL) where the platform has it, else in pure JS: see crypto/select.ts.
  */
-import { x25519 } from '@noble/curves/ed25519.js';
-import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { secAggError } from './errors.ts';
+import { secAggCrypto } from './crypto/select.ts';
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SEED_BYTES = 32;
@@ -24,11 +24,11 @@ export const cryptoRandomBytes: RandomBytes = (length) =>
 export function generateKeyPair(randomBytes: RandomBytes): KeyPair {
   const secretKey = randomBytes(32);
   if (secretKey.length !== 32) throw new Error(`randomBytes(32) returned ${secretKey.length} bytes`);
-  return { secretKey, publicKey: x25519.getPublicKey(secretKey) };
+  return { secretKey, publicKey: secAggCrypto.x25519.publicKeyOf(secretKey) };
 }
 
 export function publicKeyOf(secretKey: Uint8Array): Uint8Array {
-  return x25519.getPublicKey(secretKey);
+  return secAggCrypto.x25519.publicKeyOf(secretKey);
 }
 
 /**
@@ -43,7 +43,7 @@ export function agree(secretKey: Uint8Array, peerPublicKey: Uint8Array, peerId: 
     );
   }
   try {
-    return x25519.getSharedSecret(secretKey, peerPublicKey);
+    return secAggCrypto.x25519.sharedSecret(secretKey, peerPublicKey);
   } catch (err) {
     throw secAggError(
       'SECAGG_MALFORMED_KEY',
@@ -61,7 +61,12 @@ const PROBE_SECRET = sha256(new TextEncoder().encode('fedpeft/secagg/probe'));
 const SALT = new TextEncoder().encode('fedpeft/secagg/v1');
 
 function derive(sharedSecret: Uint8Array, label: (string | number)[]): Uint8Array {
-  return hkdf(sha256, sharedSecret, SALT, new TextEncoder().encode(JSON.stringify(label)), SEED_BYTES);
+  return secAggCrypto.hkdf.derive(
+    sharedSecret,
+    SALT,
+    new TextEncoder().encode(JSON.stringify(label)),
+    SEED_BYTES,
+  );
 }
 
 /** Whether `a` comes before `b` in the protocol's client order (which decides the sign of a pairwise mask). */

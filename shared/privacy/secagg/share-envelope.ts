@@ -1,15 +1,16 @@
 /**
  * Authenticated encryption of the Shamir shares one client sends another through the server (Bonawitz et al.
  * 2017, round ShareKeys): ChaCha20-Poly1305 under the directional share key, with the session and both ids as
- * associated data, so the server can neither read, alter nor redirect a share.
+ * associated data, so the server can neither read, alter nor redirect a share. OpenSSL where the platform has
+ * it, else @noble/ciphers (crypto/select.ts).
  */
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { TAG_BYTES } from './crypto/primitives.ts';
+import { secAggCrypto } from './crypto/select.ts';
 import { secAggError } from './errors.ts';
 
 /** Shamir shares of 32-byte secrets are 33 bytes (the secret bytes plus the x coordinate). */
 export const SHARE_BYTES = 33;
 const PLAINTEXT_BYTES = 2 * SHARE_BYTES;
-const TAG_BYTES = 16;
 export const ENVELOPE_BYTES = PLAINTEXT_BYTES + TAG_BYTES;
 // Safe only because every share key encrypts exactly one message (see key-agreement.ts).
 const NONCE = new Uint8Array(12);
@@ -38,7 +39,7 @@ export function sealShares(
   const plain = new Uint8Array(PLAINTEXT_BYTES);
   plain.set(pair.maskKeyShare, 0);
   plain.set(pair.selfMaskShare, SHARE_BYTES);
-  return chacha20poly1305(key, NONCE, associatedData(sessionId, sender, recipient)).encrypt(plain);
+  return secAggCrypto.aead.seal(key, NONCE, associatedData(sessionId, sender, recipient), plain);
 }
 
 export function openShares(
@@ -54,10 +55,8 @@ export function openShares(
       `share ciphertext from '${sender}' has ${envelope.length} bytes, expected ${ENVELOPE_BYTES}`,
     );
   }
-  let plain: Uint8Array;
-  try {
-    plain = chacha20poly1305(key, NONCE, associatedData(sessionId, sender, recipient)).decrypt(envelope);
-  } catch {
+  const plain = secAggCrypto.aead.open(key, NONCE, associatedData(sessionId, sender, recipient), envelope);
+  if (plain === undefined) {
     throw secAggError(
       'SECAGG_BAD_CIPHERTEXT',
       `share ciphertext from '${sender}' to '${recipient}' failed authentication`,
