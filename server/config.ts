@@ -14,6 +14,7 @@ import {
 } from '../shared/wire/limits.ts';
 import { strategySchema } from './strategies/strategy-schema.ts';
 import { privacyConfigSchema } from './privacy/privacy-config.ts';
+import { participationSchema } from './participation/eligibility.ts';
 import { dashboardConfigSchema } from './dashboard/dashboard-config.ts';
 
 const positiveInt = (field: string) => z.int(`${field} must be an integer`).min(1, `${field} must be >= 1`);
@@ -91,6 +92,8 @@ export const coordinatorConfigSchema = z
     strategy: strategySchema,
     /** Differential privacy and secure aggregation wrappers around the strategy (docs/privacy.md). Default: off. */
     privacy: privacyConfigSchema,
+    /** Which connected clients may be sampled (server/participation). Default: every client. */
+    participation: participationSchema,
     round: z
       .object({
         /** Time a sampled client has to commit its update, from receipt of its instruction. */
