@@ -29,6 +29,12 @@ export class ClientSession {
    */
   signed = false;
   disconnectedAt: number | undefined;
+  /**
+   * `Join.client_name` of the latest Join ("" = none): the source of the stable client id the sampler uses
+   * (server/participation/stable-client-id.ts). Not persisted: only connected sessions are sampled, and
+   * every connection starts with a Join.
+   */
+  clientName = '';
   /** Traffic of connections that have closed; live traffic is read from `peer`. */
   private closedBytesUp = 0;
   private closedBytesDown = 0;

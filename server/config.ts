@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { strictObject } from '../shared/config/strict-object.ts';
+import { participationSchema } from './participation/eligibility.ts';
 import { methodScheduleFields } from '../shared/adapters/method-schedule.ts';
 import { formatZodError } from '../shared/config/format-error.ts';
 import { FedpeftError } from '../shared/errors.ts';
@@ -79,6 +80,8 @@ export const coordinatorConfigSchema = strictObject({
   strategy: strategySchema,
   /** Differential privacy and secure aggregation wrappers around the strategy (docs/privacy.md). Default: off. */
   privacy: privacyConfigSchema,
+  /** Which connected clients may be sampled (server/participation). Default: every client. */
+  participation: participationSchema,
   round: strictObject({
     /** Time a sampled client has to commit its update, from receipt of its instruction. */
     deadlineMs: positiveInt('round.deadlineMs').default(120_000),

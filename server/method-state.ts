@@ -12,6 +12,13 @@ import { createModel, type ZooModel } from '../shared/model/zoo.ts';
 import { toHostMap, type HostTensorMap } from '../shared/tensor/host-tensor.ts';
 import { FedpeftError } from '../shared/errors.ts';
 
+/**
+ * How a method's clients fold shared state into their base over a run (the fold history, docs/protocol.md):
+ * `chained` folds each finished link's final global, `fresh-each-round` (a `stack` aggregation, the adapter
+ * spec's `freshEachRound`: FLoRA) folds every round's global, `none` never folds.
+ */
+export type FoldKind = 'none' | 'chained' | 'fresh-each-round';
+
 export interface MethodState {
   method: string;
   methodConfig: Record<string, unknown>;
@@ -26,6 +33,8 @@ export interface MethodState {
    * adapter has a `setLink` method (it throws for unchained specs), so its presence says nothing.
    */
   chained: boolean;
+  /** Which fold history the method's clients need (read from `chained` and the declared rules). */
+  foldKind: FoldKind;
   /** The method's configured rank `r` (0 when it has none); per-client ranks are capped by it. */
   rank: number;
   /**
@@ -119,6 +128,15 @@ function sharedAtLinkStart(options: DescribeMethodOptions, link: number): HostTe
   }
 }
 
+/**
+ * A `stack` rule is what a fresh-each-round spec declares (core-adapter: per-client rank + freshEachRound):
+ * its clients fold every round's stacked global into the base and start the next round fresh.
+ */
+export function foldKindOf(chained: boolean, rules: ReadonlyMap<string, AggregationRule>): FoldKind {
+  if (chained) return 'chained';
+  return [...rules.values()].some((r) => r.kind === 'stack') ? 'fresh-each-round' : 'none';
+}
+
 export function describeMethod(options: DescribeMethodOptions): MethodState {
   const model = runBaseModel(options);
   try {
@@ -146,6 +164,7 @@ export function describeMethod(options: DescribeMethodOptions): MethodState {
         shapes,
         rules,
         chained: adapter.currentLink !== undefined,
+        foldKind: foldKindOf(adapter.currentLink !== undefined, rules),
         rank: typeof adapter.config.r === 'number' ? adapter.config.r : 0,
         heterogeneousRanks: [...rules.values()].some((r) => RANK_RULES.has(r.kind)),
         signature: adapter.signature().slice(),

@@ -123,7 +123,7 @@ describe('DifferentiallyPrivate', () => {
     for (let r = 1; r <= 4; r++) {
       const instr = w.configureRound({ round: r, clients: clients(population) });
       expect(instr).toHaveLength(5);
-      expect(instr[0]?.extra).toMatchObject({ dpPlacement: 'central', dpClipNorm: 1 });
+      expect(instr[0]?.clientNoise).toEqual({ placement: 'central', clipNorm: 1, noiseStd: 0 });
       const ups = instr.map((i) => update(i.clientId, [0.1, 0.2]));
       const outcome = aggregate(w, { round: r, global, rules: singleMeanRule }, ups);
       global = outcome.global;
@@ -183,8 +183,8 @@ describe('DifferentiallyPrivate', () => {
     });
     const instr = w.configureRound({ round: 1, clients: clients(5) });
     // t = 3 of 5: each client adds std 2 * 0.5 / sqrt(3).
-    expect(instr[0]?.extra).toMatchObject({ dpPlacement: 'distributed', dpClipNorm: 0.5 });
-    expect(instr[0]?.extra?.dpNoiseStd).toBeCloseTo(1 / Math.sqrt(3), 12);
+    expect(instr[0]?.clientNoise).toMatchObject({ placement: 'distributed', clipNorm: 0.5 });
+    expect(instr[0]?.clientNoise?.noiseStd).toBeCloseTo(1 / Math.sqrt(3), 12);
     const global = new Map([['B', hostTensor([2], [1, 1])]]);
     const agg = w.beginAggregation({ round: 1, global, rules: singleMeanRule });
     expect(() => agg.add(update('c0', [1, 1]))).toThrow(

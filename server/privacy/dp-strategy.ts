@@ -52,16 +52,12 @@ import type {
   ClientInstruction,
   ClientUpdate,
   ConfigureContext,
+  ClientNoiseRequest,
   RoundAggregation,
   Strategy,
   StrategyState,
 } from '../strategies/strategy.ts';
 import { SECURE_SUM_CLIENT_ID, defaultSecAggThreshold } from './secure-sum.ts';
-
-/** The instruction keys the client middleware reads (client/privacy/update-privacy.ts, DP_INSTRUCTION_KEYS). */
-const KEY_PLACEMENT = 'dpPlacement';
-const KEY_CLIP = 'dpClipNorm';
-const KEY_STD = 'dpNoiseStd';
 
 export interface DpStrategyOptions {
   config: DpConfigInput;
@@ -187,8 +183,9 @@ export class DifferentiallyPrivate extends StrategyWrapper {
     const plan: RoundPlan = { samplingRate, expectedClients: sampled, clipNorm: this.clipNorm };
     this.plans.set(context.round, plan);
     this.lastPlan = plan;
-    const extra = this.clientRequest(plan);
-    return instructions.map((i) => ({ ...i, extra: { ...i.extra, ...extra } }));
+    // Sent as the typed RoundInstruction.client_noise (not hyperparams_json keys).
+    const clientNoise = this.clientRequest(plan);
+    return instructions.map((i) => ({ ...i, clientNoise }));
   }
 
   override beginAggregation(context: AggregateContext): RoundAggregation {
@@ -388,17 +385,17 @@ export class DifferentiallyPrivate extends StrategyWrapper {
     });
   }
 
-  private clientRequest(plan: RoundPlan): Record<string, number | string> {
+  private clientRequest(plan: RoundPlan): ClientNoiseRequest {
     const z = this.config.noiseMultiplier;
     const C = plan.clipNorm;
     switch (this.config.placement) {
       case 'central':
-        return { [KEY_PLACEMENT]: 'central', [KEY_CLIP]: C };
+        return { placement: 'central', clipNorm: C, noiseStd: 0 };
       case 'local':
-        return { [KEY_PLACEMENT]: 'local', [KEY_CLIP]: C, [KEY_STD]: z * C };
+        return { placement: 'local', clipNorm: C, noiseStd: z * C };
       case 'distributed': {
         const t = this.minClients(plan.expectedClients);
-        return { [KEY_PLACEMENT]: 'distributed', [KEY_CLIP]: C, [KEY_STD]: (z * C) / Math.sqrt(t) };
+        return { placement: 'distributed', clipNorm: C, noiseStd: (z * C) / Math.sqrt(t) };
       }
     }
   }

@@ -25,7 +25,7 @@ describe('privacy config', () => {
       round: 1,
       clients: [{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }],
     });
-    expect(instr[0]?.extra?.dpNoiseStd).toBeCloseTo(1 / Math.sqrt(3), 12);
+    expect(instr[0]?.clientNoise?.noiseStd).toBeCloseTo(1 / Math.sqrt(3), 12);
     const dp = withPrivacy(
       base(),
       { dp: { epsilonBudget: 2, targetDelta: 1e-6 } },

@@ -41,8 +41,17 @@ export interface ClientInstruction {
   round: number;
   /** FedProx: weight of the client's proximal term (mu / 2) ||w - w_global||^2. */
   proximalMu?: number;
-  /** Extra per-client settings added by wrappers (e.g. a client-side DP clip norm). */
+  /** Client-side DP (RoundInstruction.client_noise): what the client clips to and adds (DP wrapper). */
+  clientNoise?: ClientNoiseRequest;
+  /** Extra per-client settings (merged into hyperparams_json). */
   extra?: Readonly<Record<string, number | string | boolean>>;
+}
+
+/** A client-side DP request: clip the update to `clipNorm`, add Gaussian noise of std `noiseStd`. */
+export interface ClientNoiseRequest {
+  placement: 'central' | 'distributed' | 'local';
+  clipNorm: number;
+  noiseStd: number;
 }
 
 /** A client's update: its new shared tensors, weight and rule side-information. */

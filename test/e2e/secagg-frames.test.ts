@@ -115,10 +115,10 @@ async function runRound(s: Scenario) {
     }).secureAggregation;
     const driver = new SecAggClientDriver({ roundId: 3, wireConfig, layout });
     const updated = randomMap(rng, global, 0.05);
-    const extra = instr.extra as Record<string, number>;
-    const noise = s.dp
-      ? { clipNorm: extra.dpClipNorm as number, noiseStd: extra.dpNoiseStd as number }
-      : null;
+    const noise =
+      s.dp && instr.clientNoise
+        ? { clipNorm: instr.clientNoise.clipNorm, noiseStd: instr.clientNoise.noiseStd }
+        : null;
     const source = seededGaussianSource(rng.fork(instr.clientId));
     const { delta } = privatizeUpdate(updated, global, noise, source);
     return {

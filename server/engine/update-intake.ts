@@ -6,13 +6,14 @@
  * sane trained extents, and the per-tensor norms HetLoRA's rule weights by (`aggregation_norms`). Aggregation errors raised
  * later by the strategy are mapped to protocol codes by `toProtocolError`.
  */
-import type { AggregationRule } from '../shared/adapters/types.ts';
-import type { Contribution } from '../shared/aggregation/contribution.ts';
-import { FedpeftError, isFedpeftError } from '../shared/errors.ts';
-import type { HostTensorMap } from '../shared/tensor/host-tensor.ts';
-import type { TransferReceiver } from '../shared/wire/chunking.ts';
-import { isWireErrorCode, type MessageBody } from '../shared/wire/messages.ts';
-import { DType, assertFinite, dtypeName } from '../shared/wire/tensor-codec.ts';
+import type { AggregationRule } from '../../shared/adapters/types.ts';
+import type { Contribution } from '../../shared/aggregation/contribution.ts';
+import { FedpeftError, isFedpeftError } from '../../shared/errors.ts';
+import type { HostTensorMap } from '../../shared/tensor/host-tensor.ts';
+import type { TransferReceiver } from '../../shared/wire/chunking.ts';
+import { isWireErrorCode, type MessageBody } from '../../shared/wire/messages.ts';
+import type { ActiveRound, ClosedRound } from './round-state.ts';
+import { DType, assertFinite, dtypeName } from '../../shared/wire/tensor-codec.ts';
 
 export interface ExpectedUpdate {
   shapes: ReadonlyMap<string, readonly number[]>;
@@ -147,4 +148,46 @@ export function toProtocolError(err: unknown): FedpeftError {
     return new FedpeftError(code, err.message);
   }
   return new FedpeftError('INTERNAL', 'internal error while aggregating the update');
+}
+
+/**
+ * Throws the protocol error for an update of round `roundId` from session `sessionId` that the open round
+ * `r` cannot take: FUTURE_ROUND, STALE_ROUND, DEADLINE_EXCEEDED (a straggler of the round that closed last,
+ * or past the deadline / dropped), NOT_SELECTED.
+ */
+export function checkUpdateRound(
+  sessionId: string,
+  roundId: number,
+  r: ActiveRound | undefined,
+  last: ClosedRound | undefined,
+  completed: number,
+): void {
+  const current = r?.id ?? completed + 1;
+  if (roundId > current || (!r && roundId === current)) {
+    throw new FedpeftError(
+      'FUTURE_ROUND',
+      `round ${roundId} has not started (current: ${r ? r.id : 'none'})`,
+    );
+  }
+  if (!r || roundId < r.id) {
+    if (last && last.id === roundId && last.sampled.has(sessionId) && !last.committed.has(sessionId)) {
+      throw new FedpeftError(
+        'DEADLINE_EXCEEDED',
+        `round ${roundId} closed before this update arrived; the straggler was dropped from it — train the next round`,
+      );
+    }
+    throw new FedpeftError(
+      'STALE_ROUND',
+      `round ${roundId} is over; the current round is ${r ? r.id : 'none'}`,
+    );
+  }
+  if (!r.sampled.has(sessionId)) {
+    throw new FedpeftError('NOT_SELECTED', `this client was not sampled for round ${r.id}`);
+  }
+  if (r.dropped.has(sessionId) || (Date.now() > r.deadlineAt && !r.committed.has(sessionId))) {
+    throw new FedpeftError(
+      'DEADLINE_EXCEEDED',
+      `round ${r.id}'s deadline passed (or the client was dropped after disconnecting); train the next round`,
+    );
+  }
 }
