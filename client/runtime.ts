@@ -596,7 +596,7 @@ export class ClientRuntime {
 
   /**
    * Chained methods: a global announced with a later link is the previous link's final aggregate. Every
-   * client folds it into its base (`enterLink`) when it arrives, sampled next round or not, so all bases stay
+   * client folds it into its base (`applyFold`) when it arrives, sampled next round or not, so all bases stay
    * equal. Runs on the round chain, so it never interleaves with training.
    */
   private scheduleFold(transferId: string, link: number): void {
@@ -610,7 +610,12 @@ export class ClientRuntime {
         const now = trainer?.adapter.currentLink;
         if (!trainer || now === undefined || link <= now) return;
         const global = await this.waitForGlobal(transferId, Date.now() + 60_000);
-        trainer.enterLink(global, link);
+        if (link === now + 1) trainer.applyFold(global);
+        else {
+          // Links skipped (a coordinator without fold history): fold what is known and jump.
+          trainer.setShared(global);
+          trainer.adapter.setLink!(link);
+        }
         this.foldedTransfer = transferId;
         this.logger.log('info', 'link-folded', { transfer: transferId, link });
       })
@@ -935,9 +940,9 @@ export class ClientRuntime {
     const global = await this.waitForGlobal(ins.globalState.transferId, deadlineAt);
     if (ins.task === TaskKind.EVALUATE) {
       this.setPhase(ClientPhase.EVALUATING);
-      const g = await trainer.evaluateWithAsync(global);
+      const g = await trainer.evaluateWith(global);
       const personal = ins.evaluatePersonal ? trainer.personal() : null;
-      const p = personal ? await trainer.evaluateWithAsync(personal) : null;
+      const p = personal ? await trainer.evaluateWith(personal) : null;
       const peer = await this.joinedPeer();
       peer.send({
         kind: 'metrics',
@@ -998,7 +1003,7 @@ export class ClientRuntime {
         : null;
     if (priv?.clipped) this.logger.log('info', 'update-clipped', { round: ins.roundId, norm: priv.norm });
     if (ins.secureAggregation) {
-      const state = await trainer.exportPrivateStateAsync();
+      const state = await trainer.exportPrivateState();
       await this.persist(async () => {
         await this.store.writeTensors('private', state.private);
         await this.store.writeTensors('optimizer', state.optimizer);
@@ -1021,7 +1026,7 @@ export class ClientRuntime {
       norms: [...update.norms].map(([tensor, norm]) => ({ tensor, norm })),
     };
     this.pending = { meta, tensors: shared, update };
-    const state = await trainer.exportPrivateStateAsync();
+    const state = await trainer.exportPrivateState();
     // The upload's bytes are on disk before its first chunk leaves, so a restart resends the same bytes.
     await this.persist(async () => {
       await this.store.writeTensors('upload', shared, meta.transferId);
