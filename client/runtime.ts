@@ -20,7 +20,7 @@
 import { tf } from '../shared/tensor/tf.ts';
 import { Rng } from '../shared/tensor/rng.ts';
 import { FedpeftError, isFedpeftError } from '../shared/errors.ts';
-import { getAdapterMethod, listAdapterMethods } from '../shared/adapters/registry.ts';
+import { listAdapterMethods } from '../shared/adapters/registry.ts';
 import type { HostTensorMap } from '../shared/tensor/host-tensor.ts';
 import { OutgoingTransfer } from '../shared/wire/chunking.ts';
 import type { FrameLink } from '../shared/wire/frame-link.ts';
@@ -39,81 +39,36 @@ import {
 import { Peer } from '../shared/wire/peer.ts';
 import { DType, encodeHostTensor } from '../shared/wire/tensor-codec.ts';
 import { TransferInbox } from '../shared/wire/transfer-inbox.ts';
-import { Backoff, type BackoffConfigInput } from './backoff.ts';
-import type { Connector } from './connection.ts';
+import { Backoff } from './backoff.ts';
 import { errorAction, fatalAdvice } from './error-policy.ts';
 import {
   emptyClientState,
   type ClientStateMeta,
   type PendingUpload,
-  type RunRecord,
   type StateStore,
 } from './state-store.ts';
 import type { ClientRunConfig, ClientTrainer, LocalUpdate } from './trainer.ts';
+import type { ClientLogger, ClientRunOutcome, ClientRuntimeOptions } from './engine/types.ts';
+import { runFromRecord, runFromWelcome, sameRun } from './engine/run-config.ts';
+import { FoldCatchUp, type FoldDownloads } from './engine/fold-catch-up.ts';
+
+export type {
+  ClientLogLevel,
+  ClientLogger,
+  ClientRunOutcome,
+  ClientRuntimeOptions,
+  ClientTraits,
+  CommittedUpdate,
+  TrainerLifetime,
+} from './engine/types.ts';
 import { SecAggClientDriver } from './privacy/secagg-client-driver.ts';
 import {
   effectiveNoise,
-  noiseRequestFromHyperparams,
+  noiseRequestFromInstruction,
   privatizeUpdate,
-  type LocalDpOption,
   type PrivatizedUpdate,
 } from './privacy/update-privacy.ts';
 import { cryptoGaussianSource, type GaussianSource } from '../shared/privacy/gaussian-source.ts';
-
-export type ClientLogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-/** Structured log lines (the CLI prints them as JSON; tests keep them in memory). */
-export interface ClientLogger {
-  log(level: ClientLogLevel, event: string, fields?: Record<string, unknown>): void;
-}
-
-export interface ClientRuntimeOptions {
-  connector: Connector;
-  /** The run's join token. */
-  authToken: string;
-  clientName: string;
-  store: StateStore;
-  /** Builds the trainer once the run is known (from the Welcome, the store or `run`). */
-  createTrainer: (run: ClientRunConfig) => Promise<ClientTrainer>;
-  /** The run, when known before joining (simulator, tests): the first Join then carries signatures. */
-  run?: ClientRunConfig;
-  logger?: ClientLogger;
-  backoff?: BackoffConfigInput;
-  /** Consecutive failed connection attempts before giving up. Default: never give up. */
-  maxConnectAttempts?: number;
-  /** Upload shared tensors as float16 (half the bytes, ~3 significant digits). Default false. */
-  float16Uploads?: boolean;
-  /** Upload progress after every ack (contiguous chunks acknowledged, total). */
-  onUploadProgress?: (acknowledged: number, total: number, transferId: string) => void;
-  /** Called after each committed round: what was uploaded (exactly the bytes sent) and its weight. */
-  onRoundCommitted?: (roundId: number, committed: CommittedUpdate) => void;
-  /** Seeds reconnect jitter (default: derived from the client name). */
-  seed?: number;
-  /**
-   * Largest adapter rank this device trains (`Capabilities.max_rank`; 0/undefined = no limit). For methods
-   * with heterogeneous ranks the coordinator answers with a `client_rank` <= it.
-   */
-  maxRank?: number;
-  /** This client's own local DP (clip + noise every update it sends), on top of what the coordinator asks. */
-  localDp?: LocalDpOption;
-  /** Noise for client-side DP (default: the platform CSPRNG; seeded sources are for simulations only). */
-  noiseSource?: GaussianSource;
-}
-
-export interface CommittedUpdate {
-  transferId: string;
-  shared: HostTensorMap;
-  weight: number;
-  /** The trainer's result (null when the update was restored from the store after a restart). */
-  update: LocalUpdate | null;
-  /** HetLoRA's per-tensor norms sent in the commit (absent for other rules). */
-  norms?: ReadonlyMap<string, number>;
-  /**
-   * Secure aggregation: the (clipped/noised) delta that was masked; `shared` is then start + delta, which
-   * never left the device in the clear.
-   */
-  secureDelta?: HostTensorMap;
-}
 
 /** One round's secure aggregation on this client (client/privacy/secagg-client-driver.ts). */
 interface SecAggRound {
@@ -125,15 +80,6 @@ interface SecAggRound {
   rejectReady: (err: Error) => void;
 }
 
-export interface ClientRunOutcome {
-  /** Rounds this client committed during this process's lifetime. */
-  committedRounds: number[];
-  lastCommittedRound: number;
-  /** The last global state downloaded (the run's final model when the run completed). */
-  finalGlobal: HostTensorMap | null;
-  runComplete: boolean;
-}
-
 const silent: ClientLogger = { log: () => undefined };
 
 function sleep(ms: number): Promise<void> {
@@ -142,53 +88,6 @@ function sleep(ms: number): Promise<void> {
 
 function errorCode(err: unknown): string {
   return isFedpeftError(err) ? err.code : 'INTERNAL';
-}
-
-function parseJsonObject(text: string, what: string): Record<string, unknown> {
-  if (text === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new FedpeftError('MALFORMED_MESSAGE', `${what} is not valid JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new FedpeftError('MALFORMED_MESSAGE', `${what} must be a JSON object`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function runFromRecord(record: RunRecord): ClientRunConfig {
-  return {
-    model: record.model,
-    modelConfig: record.modelConfig,
-    method: record.method,
-    methodConfig: record.methodConfig,
-    seed: record.seed,
-    ...(record.base ? { base: record.base } : {}),
-  };
-}
-
-/** A method config with its defaults filled in, so `{r: 4}` and the Welcome's full config compare equal. */
-function normalizedMethodConfig(run: ClientRunConfig): string {
-  try {
-    const parsed = getAdapterMethod(run.method).configSchema.safeParse(run.methodConfig ?? {});
-    if (parsed.success) return JSON.stringify(parsed.data);
-  } catch {
-    // unknown method: compare the raw configs
-  }
-  return JSON.stringify(run.methodConfig ?? {});
-}
-
-function sameRun(a: ClientRunConfig, b: ClientRunConfig): boolean {
-  return (
-    a.model === b.model &&
-    a.method === b.method &&
-    a.seed === b.seed &&
-    (a.base?.sha256 ?? '') === (b.base?.sha256 ?? '') &&
-    JSON.stringify(a.modelConfig ?? {}) === JSON.stringify(b.modelConfig ?? {}) &&
-    normalizedMethodConfig(a) === normalizedMethodConfig(b)
-  );
 }
 
 interface HeldGlobal {
@@ -230,13 +129,26 @@ export class ClientRuntime {
   private runComplete = false;
   private readonly committed: number[] = [];
   private secagg: SecAggRound | undefined;
-  /** Global transfer already folded into the base at a link change (chained methods); trained from the reset. */
-  private foldedTransfer: string | undefined;
+  /** Fold downloads (catch-up), kept apart from the held global: they are not the round's starting point. */
+  private readonly foldIds = new Set<string>();
+  private readonly foldValues = new Map<string, HostTensorMap>();
+  private readonly folds: FoldCatchUp;
+  private foldSource(): FoldDownloads {
+    return {
+      joinedPeer: () => this.joinedPeer(),
+      download: (manifest, peer, deadlineAt) => this.downloadFold(manifest, peer, deadlineAt),
+      release: (id) => {
+        this.foldIds.delete(id);
+        this.foldValues.delete(id);
+      },
+    };
+  }
   private noise: GaussianSource | undefined;
 
   constructor(options: ClientRuntimeOptions) {
     this.options = options;
     this.logger = options.logger ?? silent;
+    this.folds = new FoldCatchUp(this.foldSource(), this.logger);
     this.store = options.store;
     const seed = options.seed ?? new Rng(0).fork(`client:${options.clientName}`).nextUint32();
     this.backoff = new Backoff(options.backoff ?? {}, new Rng(seed).fork('reconnect-backoff'));
@@ -378,6 +290,10 @@ export class ClientRuntime {
       supportedDtypes: [DType.FLOAT32, DType.FLOAT16],
       numExamples: this.trainer?.numExamples ?? 0,
       maxRank: this.options.maxRank ?? 0,
+      deviceClass: this.options.traits?.deviceClass ?? '',
+      batteryLevel: this.options.traits?.batteryLevel ?? null,
+      charging: this.options.traits?.charging ?? false,
+      unmeteredNetwork: this.options.traits?.unmeteredNetwork ?? false,
     };
   }
 
@@ -464,14 +380,7 @@ export class ClientRuntime {
 
   private async onWelcome(welcome: MessageBody<'welcome'>): Promise<void> {
     const runMsg = welcome.run;
-    const run: ClientRunConfig = {
-      model: runMsg.model,
-      modelConfig: parseJsonObject(runMsg.modelConfigJson, 'run.model_config_json'),
-      method: runMsg.method,
-      methodConfig: parseJsonObject(runMsg.methodConfigJson, 'run.method_config_json'),
-      seed: runMsg.seed,
-      ...(runMsg.baseSha256 ? { base: { sha256: runMsg.baseSha256, bytes: runMsg.baseBytes } } : {}),
-    };
+    const run = runFromWelcome(runMsg);
     const newSession = this.meta.session?.sessionId !== welcome.sessionId;
     if (newSession && this.pending) this.dropUpload('it belongs to an earlier session');
     const newRun = this.meta.run !== null && this.meta.run.runId !== runMsg.runId;
@@ -591,12 +500,14 @@ export class ClientRuntime {
     });
     // Fetch it now: it is the starting point of the next round and the run's model when the run ends.
     this.requestDownload(body.state, peer);
-    this.scheduleFold(body.state.transferId, body.linkIndex);
+    if (body.foldCount > 0) this.scheduleNextFold(body.state.transferId, body.foldCount);
+    // A coordinator without fold history announces link changes only.
+    else this.scheduleFold(body.state.transferId, body.linkIndex);
   }
 
   /**
    * Chained methods: a global announced with a later link is the previous link's final aggregate. Every
-   * client folds it into its base (`enterLink`) when it arrives, sampled next round or not, so all bases stay
+   * client folds it into its base (`applyFold`) when it arrives, sampled next round or not, so all bases stay
    * equal. Runs on the round chain, so it never interleaves with training.
    */
   private scheduleFold(transferId: string, link: number): void {
@@ -610,8 +521,13 @@ export class ClientRuntime {
         const now = trainer?.adapter.currentLink;
         if (!trainer || now === undefined || link <= now) return;
         const global = await this.waitForGlobal(transferId, Date.now() + 60_000);
-        trainer.enterLink(global, link);
-        this.foldedTransfer = transferId;
+        if (link === now + 1) trainer.applyFold(global);
+        else {
+          // Links skipped (a coordinator without fold history): fold what is known and jump.
+          trainer.setShared(global);
+          trainer.adapter.setLink!(link);
+        }
+        this.folds.lastFoldTransfer = transferId;
         this.logger.log('info', 'link-folded', { transfer: transferId, link });
       })
       .catch((err: unknown) => {
@@ -622,6 +538,42 @@ export class ClientRuntime {
         if (this.roundTask?.promise === promise) this.roundTask = undefined;
       });
     this.roundTask = { roundId: 0, promise };
+  }
+
+  /** The next fold by index (`GlobalState.fold_count == own + 1`), on the round chain like `scheduleFold`. */
+  private scheduleNextFold(transferId: string, foldCount: number): void {
+    if (!this.trainer || foldCount !== this.trainer.foldCount + 1) return;
+    const previous = this.roundTask?.promise ?? Promise.resolve();
+    const promise: Promise<void> = previous
+      .then(async () => {
+        const trainer = this.trainer;
+        if (!trainer || foldCount !== trainer.foldCount + 1) return;
+        const global = await this.waitForGlobal(transferId, Date.now() + 60_000);
+        if (this.folds.applyIfNext(trainer, foldCount, transferId, global))
+          this.logger.log('info', 'fold-applied', { transfer: transferId, foldCount });
+      })
+      .catch((err: unknown) => {
+        if (errorCode(err) !== 'CLIENT_STOPPED')
+          this.logger.log('warn', 'fold-deferred', { foldCount, message: (err as Error).message });
+      })
+      .finally(() => {
+        if (this.roundTask?.promise === promise) this.roundTask = undefined;
+      });
+    this.roundTask = { roundId: 0, promise };
+  }
+
+  /** A fold's tensors: the held or in-flight global when it is that transfer, otherwise a download of its own. */
+  private async downloadFold(
+    manifest: TransferManifest,
+    peer: Peer,
+    deadlineAt: number,
+  ): Promise<HostTensorMap> {
+    const id = manifest.transferId;
+    if (this.heldGlobal?.transferId !== id && !this.inbox.has(id)) {
+      this.foldIds.add(id);
+      this.requestDownload(manifest, peer);
+    }
+    return this.waitForGlobal(id, deadlineAt);
   }
 
   // ---- secure aggregation ---------------------------------------------------------------------------------
@@ -818,6 +770,12 @@ export class ClientRuntime {
     if (!this.inbox.has(transferId)) return;
     const receiver = this.inbox.take(transferId);
     const tensors = receiver.hostTensors();
+    if (this.foldIds.has(transferId)) {
+      this.foldValues.set(transferId, tensors);
+      for (const w of this.downloadWaiters.get(transferId) ?? []) w();
+      this.downloadWaiters.delete(transferId);
+      return;
+    }
     this.heldGlobal = { transferId, tensors };
     this.logger.log('debug', 'download-complete', {
       transfer: transferId,
@@ -839,9 +797,13 @@ export class ClientRuntime {
         this.cancelWaits.delete(cancel);
       };
       const check = () => {
-        if (this.heldGlobal?.transferId === transferId) {
+        const tensors =
+          this.heldGlobal?.transferId === transferId
+            ? this.heldGlobal.tensors
+            : this.foldValues.get(transferId);
+        if (tensors) {
           settle();
-          resolve(this.heldGlobal.tensors);
+          resolve(tensors);
         }
       };
       const cancel = (err: Error) => {
@@ -910,6 +872,8 @@ export class ClientRuntime {
           'INVALID_INSTRUCTION',
           'INVALID_DP_CONFIG',
           'SHAPE_MISMATCH',
+          'MISSING_TENSOR',
+          'FOLD_HISTORY_INCOMPLETE',
           'MALFORMED_MESSAGE',
           // a securely aggregated round's masked input refused or lost: that round is over for this client
           'STALE_ROUND',
@@ -933,11 +897,13 @@ export class ClientRuntime {
     const deadlineAt = Date.now() + ins.deadlineMs;
     this.setPhase(ClientPhase.DOWNLOADING);
     const global = await this.waitForGlobal(ins.globalState.transferId, deadlineAt);
+    // Stateful methods: the base must hold the folds the round asks for before anything runs on it.
+    await this.folds.catchUp(trainer, ins.foldCount, ins.roundId, deadlineAt);
     if (ins.task === TaskKind.EVALUATE) {
       this.setPhase(ClientPhase.EVALUATING);
-      const g = await trainer.evaluateWithAsync(global);
+      const g = await trainer.evaluateWith(global);
       const personal = ins.evaluatePersonal ? trainer.personal() : null;
-      const p = personal ? await trainer.evaluateWithAsync(personal) : null;
+      const p = personal ? await trainer.evaluateWith(personal) : null;
       const peer = await this.joinedPeer();
       peer.send({
         kind: 'metrics',
@@ -951,8 +917,6 @@ export class ClientRuntime {
       this.setPhase(ClientPhase.IDLE);
       return;
     }
-    const hyper = parseJsonObject(ins.hyperparamsJson, 'hyperparams_json');
-    const mu = typeof hyper.proximalMu === 'number' ? hyper.proximalMu : 0;
     this.setPhase(ClientPhase.TRAINING);
     const update = await trainer.train(
       {
@@ -960,14 +924,14 @@ export class ClientRuntime {
         localSteps: ins.localSteps,
         batchSize: ins.batchSize,
         learningRate: ins.learningRate,
-        proximalMu: mu,
+        proximalMu: ins.proximalMu,
         linkIndex: ins.linkIndex,
         clientRank: ins.clientRank,
         evaluateGlobal: true,
         evaluatePersonal: ins.evaluatePersonal,
       },
       // Already folded into the base at the link change: train from the link's reset, not from it again.
-      this.foldedTransfer === ins.globalState.transferId ? null : global,
+      this.folds.lastFoldTransfer === ins.globalState.transferId ? null : global,
       (fraction) => (this.progress = fraction),
     );
     this.logger.log('info', 'round-trained', {
@@ -986,7 +950,7 @@ export class ClientRuntime {
         : {}),
     });
     // Client-side DP (distributed / local placement, or this client's own option) on the delta from the start.
-    const noise = effectiveNoise(noiseRequestFromHyperparams(hyper), this.options.localDp);
+    const noise = effectiveNoise(noiseRequestFromInstruction(ins.clientNoise), this.options.localDp);
     const priv =
       noise || ins.secureAggregation
         ? privatizeUpdate(
@@ -998,7 +962,7 @@ export class ClientRuntime {
         : null;
     if (priv?.clipped) this.logger.log('info', 'update-clipped', { round: ins.roundId, norm: priv.norm });
     if (ins.secureAggregation) {
-      const state = await trainer.exportPrivateStateAsync();
+      const state = await trainer.exportPrivateState();
       await this.persist(async () => {
         await this.store.writeTensors('private', state.private);
         await this.store.writeTensors('optimizer', state.optimizer);
@@ -1021,7 +985,7 @@ export class ClientRuntime {
       norms: [...update.norms].map(([tensor, norm]) => ({ tensor, norm })),
     };
     this.pending = { meta, tensors: shared, update };
-    const state = await trainer.exportPrivateStateAsync();
+    const state = await trainer.exportPrivateState();
     // The upload's bytes are on disk before its first chunk leaves, so a restart resends the same bytes.
     await this.persist(async () => {
       await this.store.writeTensors('upload', shared, meta.transferId);

@@ -84,9 +84,9 @@ describe('ClientTrainer', () => {
       data: data(),
       baseCheckpoint: join(dir, 'base'),
     });
-    const withAdapter = trainer.evaluate().loss;
+    const withAdapter = (await trainer.evaluate()).loss;
     trainer.adapter.detach();
-    const baseOnly = trainer.evaluate().loss;
+    const baseOnly = (await trainer.evaluate()).loss;
     trainer.model.dispose();
     expect(withAdapter).toBe(baseOnly);
   });
@@ -156,8 +156,8 @@ describe('ClientTrainer', () => {
       const before = tf.memory().numTensors;
       for (let r = 2; r <= 4; r++) {
         global = (await trainer.train(round(r, { proximalMu: 0.1 }), global)).shared;
-        trainer.evaluateWith(global);
-        trainer.exportPrivateState();
+        await trainer.evaluateWith(global);
+        await trainer.exportPrivateState();
       }
       expect(tf.memory().numTensors).toBe(before);
     } finally {
@@ -169,7 +169,7 @@ describe('ClientTrainer', () => {
     const make = () => ClientTrainer.create({ run: PICA, data: data(), baseCheckpoint: join(dir, 'base') });
     const original = await make();
     const first = await original.train(round(1), null);
-    const state = original.exportPrivateState();
+    const state = await original.exportPrivateState();
     const continued = await original.train(round(2), first.shared);
     original.dispose();
 
@@ -201,7 +201,7 @@ describe('ClientTrainer', () => {
     });
     try {
       const wrong = new Map(
-        [...trainer.sharedValues()].map(([n, h]) => [n, { shape: [1], data: h.data.subarray(0, 1) }]),
+        [...(await trainer.sharedValues())].map(([n, h]) => [n, { shape: [1], data: h.data.subarray(0, 1) }]),
       );
       await expect(trainer.train(round(1), wrong)).rejects.toThrow(/does not fit/);
     } finally {

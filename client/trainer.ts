@@ -28,15 +28,9 @@ import type { Batch } from '../shared/model/types.ts';
 import { AdamW, type AdamWConfigInput } from '../shared/train/adamw.ts';
 import { ProximalTerm } from '../shared/train/fedprox.ts';
 import { trainStepAsync } from '../shared/train/train-step.ts';
-import { evaluateModel, evaluateModelAsync, type ModelMetrics } from '../shared/eval/model-metrics.ts';
+import { evaluateModelAsync, type ModelMetrics } from '../shared/eval/model-metrics.ts';
 import { disposeBatch } from '../shared/data/lm-batches.ts';
-import {
-  fromHost,
-  sameShape,
-  toHost,
-  toHostAsync,
-  type HostTensorMap,
-} from '../shared/tensor/host-tensor.ts';
+import { fromHost, sameShape, toHostAsync, type HostTensorMap } from '../shared/tensor/host-tensor.ts';
 import type { LocalTrainingData } from './local-training-data.ts';
 import { prefixAlong } from '../shared/aggregation/host-math.ts';
 
@@ -341,11 +335,6 @@ export class ClientTrainer {
     return new Map([...this.adapter.shared().keys()].map((name) => [name, this.adapter.aggregation(name)]));
   }
 
-  /** Host copies of the current shared tensors. */
-  sharedValues(): HostTensorMap {
-    return new Map([...this.adapter.shared()].map(([name, t]) => [name, toHost(t)]));
-  }
-
   /** The personal copy (global + local fine-tuning) of the last round, or null before any. */
   personal(): HostTensorMap | null {
     return this.personalCopy;
@@ -357,6 +346,31 @@ export class ClientTrainer {
 
   /** Replace the shared tensors (a global aggregate arriving). Names and shapes must match exactly. */
   setShared(incoming: HostTensorMap): void {
+    this.withFitted(incoming, 'the global state', (tensors) => this.adapter.setShared(tensors));
+  }
+
+  /** Folds the base contains (stateful methods; see `Adapter.foldCount`). */
+  get foldCount(): number {
+    return this.adapter.foldCount;
+  }
+
+  /**
+   * Folds entry `foldCount` of the run's fold history into the base (`Adapter.applyFold`). Names and shapes
+   * are checked before anything changes: a fold that does not fit fails with SHAPE_MISMATCH and leaves the
+   * base as it was.
+   */
+  applyFold(fold: HostTensorMap): void {
+    this.assertAlive();
+    this.withFitted(fold, `fold ${this.foldCount}`, (tensors) => this.adapter.applyFold(tensors));
+    this.signatureCache = null;
+  }
+
+  /** Checks `incoming` against the shared shapes and hands device copies to `use` (disposed afterwards). */
+  private withFitted(
+    incoming: HostTensorMap,
+    what: string,
+    use: (tensors: Map<string, tf.Tensor>) => void,
+  ): void {
     const expected = this.sharedShapes();
     // A client of rank r_k with per-client factors (HetLoRA) takes the first r_k entries of the r_max global.
     const values = new Map(incoming);
@@ -383,54 +397,38 @@ export class ClientTrainer {
     if (problems.length > 0) {
       throw new FedpeftError(
         'SHAPE_MISMATCH',
-        `the global state does not fit this client's ${this.run.method} adapter: ${problems.join('; ')}`,
+        `${what} does not fit this client's ${this.run.method} adapter: ${problems.join('; ')}`,
       );
     }
     const tensors = new Map([...values].map(([name, h]) => [name, fromHost(h)]));
     try {
-      this.adapter.setShared(tensors);
+      use(tensors);
     } finally {
       tf.dispose([...tensors.values()]);
     }
   }
 
-  /** Validation metrics of the adapter as it is now. */
-  evaluate(): ModelMetrics {
-    return evaluateModel(this.model, disposing(this.data.validationBatches()));
-  }
-
-  /** `evaluate` with asynchronous reads (what rounds use: browser GPU backends cannot read synchronously). */
-  evaluateAsync(): Promise<ModelMetrics> {
+  /** Validation metrics of the adapter as it is now (asynchronous reads: browser GPU backends cannot read synchronously). */
+  evaluate(): Promise<ModelMetrics> {
     return evaluateModelAsync(this.model, disposing(this.data.validationBatches()));
   }
 
-  /** `evaluateWith` with asynchronous reads. */
-  async evaluateWithAsync(shared: HostTensorMap): Promise<ModelMetrics> {
-    const saved = await this.sharedValuesAsync();
+  /** Validation metrics with `shared` swapped in, restoring the current values afterwards. */
+  async evaluateWith(shared: HostTensorMap): Promise<ModelMetrics> {
+    const saved = await this.sharedValues();
     this.setShared(shared);
     try {
-      return await this.evaluateAsync();
+      return await this.evaluate();
     } finally {
       this.setShared(saved);
     }
   }
 
-  /** `sharedValues` with asynchronous reads. */
-  async sharedValuesAsync(): Promise<HostTensorMap> {
+  /** Host copies of the current shared tensors. */
+  async sharedValues(): Promise<HostTensorMap> {
     const out: HostTensorMap = new Map();
     for (const [name, t] of this.adapter.shared()) out.set(name, await toHostAsync(t));
     return out;
-  }
-
-  /** Validation metrics with `shared` swapped in, restoring the current values afterwards. */
-  evaluateWith(shared: HostTensorMap): ModelMetrics {
-    const saved = this.sharedValues();
-    this.setShared(shared);
-    try {
-      return this.evaluate();
-    } finally {
-      this.setShared(saved);
-    }
   }
 
   /**
@@ -465,8 +463,8 @@ export class ClientTrainer {
     if (round.linkIndex !== undefined && this.adapter.currentLink !== undefined && this.adapter.setLink) {
       this.adapter.setLink(round.linkIndex);
     }
-    const start = await this.sharedValuesAsync();
-    const globalMetrics = (round.evaluateGlobal ?? true) ? await this.evaluateAsync() : null;
+    const start = await this.sharedValues();
+    const globalMetrics = (round.evaluateGlobal ?? true) ? await this.evaluate() : null;
 
     const variables = this.adapter.trainableVariables();
     const mu = round.proximalMu ?? 0;
@@ -491,10 +489,10 @@ export class ClientTrainer {
     } finally {
       proximal?.dispose();
     }
-    const shared = await this.sharedValuesAsync();
+    const shared = await this.sharedValues();
     for (let step = 0; step < this.personalSteps; step++) await this.step(rng, batchSize, variables, null);
-    this.personalCopy = this.personalSteps > 0 ? await this.sharedValuesAsync() : shared;
-    const personalMetrics = (round.evaluatePersonal ?? true) ? await this.evaluateAsync() : null;
+    this.personalCopy = this.personalSteps > 0 ? await this.sharedValues() : shared;
+    const personalMetrics = (round.evaluatePersonal ?? true) ? await this.evaluate() : null;
     return {
       roundId: round.roundId,
       shared,
@@ -534,20 +532,6 @@ export class ClientTrainer {
     }
   }
 
-  /**
-   * Chained methods: fold `global` (the previous link's final aggregate) into the base and start `link`,
-   * as every client does at the same round (a client not sampled then folds when the global arrives).
-   */
-  enterLink(global: HostTensorMap, link: number): void {
-    this.assertAlive();
-    if (this.adapter.currentLink === undefined || !this.adapter.setLink) {
-      throw new FedpeftError('NOT_CHAINED', `${this.run.method} is not a chained method; it has no links`);
-    }
-    if (link <= this.adapter.currentLink) return;
-    this.setShared(global);
-    this.adapter.setLink(link);
-  }
-
   /** The per-tensor norms HetLoRA's `zero-pad-norm-weighted` rule weights by (nothing for other rules). */
   private aggregationNorms(): Map<string, number> {
     const out = new Map<string, number>();
@@ -574,28 +558,7 @@ export class ClientTrainer {
   // ---- private state -------------------------------------------------------------------------------------
 
   /** Host copies of what must survive a restart. */
-  exportPrivateState(): TrainerPrivateState {
-    const priv = new Map([...this.adapter.private()].map(([name, t]) => [name, toHost(t)]));
-    const keys = this.stableKeys();
-    const optimizer: HostTensorMap = new Map();
-    const state = this.optimizer.exportState();
-    try {
-      for (const [key, t] of state) {
-        const match = /^adamw\/([mv])\/(.+)$/.exec(key);
-        if (key === STEP_KEY) optimizer.set(key, toHost(t));
-        else if (match) {
-          const stable = keys.byVariableName.get(match[2] as string);
-          if (stable) optimizer.set(`adamw/${match[1]}/${stable}`, toHost(t));
-        }
-      }
-    } finally {
-      tf.dispose([...state.values()]);
-    }
-    return { private: priv, optimizer, personal: this.personalCopy };
-  }
-
-  /** `exportPrivateState` with asynchronous reads (what the runtime uses after each round). */
-  async exportPrivateStateAsync(): Promise<TrainerPrivateState> {
+  async exportPrivateState(): Promise<TrainerPrivateState> {
     const priv: HostTensorMap = new Map();
     for (const [name, t] of this.adapter.private()) priv.set(name, await toHostAsync(t));
     const keys = this.stableKeys();
@@ -685,7 +648,7 @@ export class ClientTrainer {
   /** A new nested rank re-attaches the adapter (keeping shared values; optimizer moments start over). */
   private async ensureRank(rank: number | undefined): Promise<void> {
     if (rank === this.rank) return;
-    const shared = await this.sharedValuesAsync();
+    const shared = await this.sharedValues();
     const priv: HostTensorMap = new Map();
     for (const [name, t] of this.adapter.private()) priv.set(name, await toHostAsync(t));
     this.adapter.detach();

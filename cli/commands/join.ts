@@ -19,8 +19,9 @@ import { runBaseDir } from '../../client/run-base.node.ts';
 import { jsonLineLogger } from '../../server/logger.ts';
 import { UserError } from '../errors.ts';
 import type { CliCommand } from './registry.ts';
+import { parseTraitFlags, type TraitFlags } from './join-traits.ts';
 
-interface JoinFlags {
+interface JoinFlags extends TraitFlags {
   server: string;
   token?: string;
   data: string;
@@ -101,6 +102,13 @@ export const joinCommand: CliCommand = {
         'largest adapter rank this device trains; methods with per-client ranks (pica, losa, hetlora, flora) then train at most r',
       )
       .option('--float16', 'upload shared tensors as float16 (half the bytes)')
+      .option(
+        '--device-class <name>',
+        "eligibility trait: this device's class as the deployment names them (phone, laptop, server, ...)",
+      )
+      .option('--battery <level>', 'eligibility trait: battery level in [0, 1] (leave out on mains power)')
+      .option('--charging', 'eligibility trait: the device is charging')
+      .option('--unmetered', 'eligibility trait: the device is on an unmetered network')
       .option('--verbose', 'also print debug lines')
       .addHelpText(
         'after',
@@ -120,6 +128,7 @@ export const joinCommand: CliCommand = {
         const maxRank = flags.maxRank === undefined ? 0 : Number(flags.maxRank);
         if (flags.maxRank !== undefined && (!Number.isInteger(maxRank) || maxRank < 1 || maxRank > 4096))
           throw new UserError(`--max-rank must be an integer in 1..4096, got '${flags.maxRank}'`);
+        const traits = parseTraitFlags(flags);
         const run = parseRunConfig(flags.runConfig);
         const name = flags.name ?? hostname();
         const stateDir = flags.stateDir ?? join(homedir(), '.fedpeft', 'clients', slug(name));
@@ -143,6 +152,7 @@ export const joinCommand: CliCommand = {
           ...(run ? { run } : {}),
           float16Uploads: flags.float16 ?? false,
           ...(maxRank > 0 ? { maxRank } : {}),
+          traits,
           createTrainer: async (r) => {
             // A run on a distributed base trains on exactly its bytes: a matching --base or a verified download.
             const baseCheckpoint = r.base

@@ -1,3 +1,4 @@
+import { DpPlacement } from '../../shared/wire/messages.ts';
 import { describe, expect, it } from 'vitest';
 import { seededGaussianSource } from '../../shared/privacy/gaussian-source.ts';
 import { ksCritical, ksDistanceToNormal, sampleStd } from '../../shared/privacy/test-stats.ts';
@@ -7,7 +8,7 @@ import { Rng } from '../../shared/tensor/rng.ts';
 import {
   deltaFrom,
   effectiveNoise,
-  noiseRequestFromHyperparams,
+  noiseRequestFromInstruction,
   privatizeUpdate,
   type ClientNoiseRequest,
 } from './update-privacy.ts';
@@ -47,13 +48,23 @@ describe('client update privacy', () => {
   });
 
   it('reads the coordinator request and combines it with the client local-DP option', () => {
-    expect(noiseRequestFromHyperparams({})).toBeNull();
-    expect(noiseRequestFromHyperparams({ dpPlacement: 'central', dpClipNorm: 1 })).toBeNull();
-    const req = noiseRequestFromHyperparams({ dpPlacement: 'distributed', dpClipNorm: 2, dpNoiseStd: 0.5 });
+    expect(noiseRequestFromInstruction(null)).toBeNull();
+    expect(
+      noiseRequestFromInstruction({ placement: DpPlacement.CENTRAL, clipNorm: 1, noiseStd: 0 }),
+    ).toBeNull();
+    const req = noiseRequestFromInstruction({
+      placement: DpPlacement.DISTRIBUTED,
+      clipNorm: 2,
+      noiseStd: 0.5,
+    });
     expect(req).toEqual({ clipNorm: 2, noiseStd: 0.5 });
-    expect(() => noiseRequestFromHyperparams({ dpPlacement: 'distributed', dpClipNorm: 2 })).toThrow(
-      expect.objectContaining({ code: 'INVALID_DP_CONFIG' }),
-    );
+    expect(noiseRequestFromInstruction({ placement: DpPlacement.LOCAL, clipNorm: 3, noiseStd: 1 })).toEqual({
+      clipNorm: 3,
+      noiseStd: 1,
+    });
+    expect(() =>
+      noiseRequestFromInstruction({ placement: DpPlacement.DISTRIBUTED, clipNorm: 0, noiseStd: 0.5 }),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_DP_CONFIG' }));
     const local = { clipNorm: 1, noiseMultiplier: 1.5 };
     expect(effectiveNoise(null, local)).toEqual({ clipNorm: 1, noiseStd: 1.5 });
     expect(effectiveNoise(req, undefined)).toEqual(req);

@@ -9,7 +9,7 @@
  *
  * When both apply, the client clips to the smaller C and adds the larger std; each guarantee needs only
  * "clip <= its C and std >= its z·C", so both hold at once. The coordinator's request arrives in the round
- * instruction's hyper-parameters (`DP_INSTRUCTION_KEYS`, written by the DP strategy wrapper).
+ * instruction's typed `client_noise` (placement, clip norm, noise std).
  */
 import { z } from 'zod';
 import { addGaussianNoise, clipUpdate } from '../../shared/privacy/dp.ts';
@@ -17,13 +17,7 @@ import type { GaussianSource } from '../../shared/privacy/gaussian-source.ts';
 import { updateNorm } from '../../shared/privacy/update-vector.ts';
 import { FedpeftError } from '../../shared/errors.ts';
 import type { HostTensorMap } from '../../shared/tensor/host-tensor.ts';
-
-/** The hyper-parameter keys through which the coordinator asks a client for client-side DP. */
-export const DP_INSTRUCTION_KEYS = {
-  placement: 'dpPlacement',
-  clipNorm: 'dpClipNorm',
-  noiseStd: 'dpNoiseStd',
-} as const;
+import { DpPlacement, type ClientNoise } from '../../shared/wire/messages.ts';
 
 export interface ClientNoiseRequest {
   /** C: the L2 bound for the delta. */
@@ -48,27 +42,22 @@ export const localDpOptionSchema = z
 export type LocalDpOption = z.output<typeof localDpOptionSchema>;
 
 /**
- * The coordinator's request from the instruction's hyper-parameters: null when it asks for nothing (no DP, or
- * central DP where the coordinator clips and noises). A half-specified request is an error, not ignored.
+ * The coordinator's request from the instruction's typed `client_noise`: null when it asks for nothing (no
+ * DP, or central DP where the coordinator clips and noises). A half-specified request is an error, not ignored.
  */
-export function noiseRequestFromHyperparams(
-  hp: Readonly<Record<string, unknown>>,
-): ClientNoiseRequest | null {
-  const placement = hp[DP_INSTRUCTION_KEYS.placement];
-  if (placement === undefined || placement === 'central') return null;
-  const clipNorm = hp[DP_INSTRUCTION_KEYS.clipNorm];
-  const noiseStd = hp[DP_INSTRUCTION_KEYS.noiseStd];
+export function noiseRequestFromInstruction(noise: ClientNoise | null): ClientNoiseRequest | null {
+  if (!noise) return null;
+  const { placement, clipNorm, noiseStd } = noise;
+  if (placement === DpPlacement.DP_PLACEMENT_UNSPECIFIED || placement === DpPlacement.CENTRAL) return null;
   if (
-    (placement !== 'distributed' && placement !== 'local') ||
-    typeof clipNorm !== 'number' ||
+    (placement !== DpPlacement.DISTRIBUTED && placement !== DpPlacement.LOCAL) ||
     !(clipNorm > 0 && Number.isFinite(clipNorm)) ||
-    typeof noiseStd !== 'number' ||
     !(noiseStd >= 0 && Number.isFinite(noiseStd))
   ) {
     throw new FedpeftError(
       'INVALID_DP_CONFIG',
-      `the round instruction asks for client-side DP with placement=${JSON.stringify(placement)}, ` +
-        `clipNorm=${JSON.stringify(clipNorm)}, noiseStd=${JSON.stringify(noiseStd)}; expected distributed|local, C > 0, std >= 0`,
+      `the round instruction asks for client-side DP with placement=${placement}, clipNorm=${clipNorm}, ` +
+        `noiseStd=${noiseStd}; expected DISTRIBUTED or LOCAL, C > 0, std >= 0`,
     );
   }
   return { clipNorm, noiseStd };

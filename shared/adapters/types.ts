@@ -107,6 +107,19 @@ export interface Adapter {
   readonly currentLink?: number;
   advanceLink?(): void;
   setLink?(index: number): void;
+  /**
+   * Stateful methods (chained: c³LA, random-c³LA, CoLA, RAC-LoRA; fresh-each-round: FLoRA): how many folds
+   * of the run's fold history the base kernels contain (0 for a fresh attach, and always 0 for stateless
+   * methods). Fold i of a chained method is the final global of link i; of FLoRA, the global of round i.
+   */
+  readonly foldCount: number;
+  /**
+   * Fold the next entry of the fold history (index `foldCount`) into the base. Chained: `setShared(F_i)` then
+   * `setLink(i + 1)` — what every client does at a link change. FLoRA: `setShared(F_i)` (folds the stack and
+   * starts generation i + 1). A client that missed rounds applies the missing folds in index order and ends
+   * on the same base as one that lived through them. Stateless methods refuse (`NOT_STATEFUL`).
+   */
+  applyFold(values: TensorMap): void;
   /** Remove hooks and free every tensor the adapter owns. The base model is left as it was (unless merged). */
   detach(): void;
 }

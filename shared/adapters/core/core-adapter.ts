@@ -650,6 +650,41 @@ export class CoreAdapter implements Adapter {
     this.setLink(this.link + 1);
   }
 
+  get foldCount(): number {
+    if (this.spec.freshEachRound) return this.freshRounds;
+    return this.spec.chain === 'none' ? 0 : this.link;
+  }
+
+  applyFold(values: TensorMap): void {
+    this.assertLive();
+    if (this.spec.freshEachRound) {
+      this.setShared(values); // folds the stacked global and re-initialises the next generation
+      return;
+    }
+    if (this.spec.chain === 'none') {
+      throw new FedpeftError('NOT_STATEFUL', `${this.method} keeps no fold history; it has nothing to fold`);
+    }
+    // Validate every tensor before touching the base, so a bad fold never leaves it half-folded.
+    for (const [name, value] of values) {
+      const f = this.sharedFactorNamed(name);
+      if (value.shape.join(',') !== f.variable.shape.join(',')) {
+        throw new FedpeftError(
+          'SHAPE_MISMATCH',
+          `${this.method}: fold ${this.link} tensor '${name}' has shape [${value.shape.join(', ')}], expected [${f.variable.shape.join(', ')}]`,
+        );
+      }
+    }
+    const missing = [...this.shared().keys()].filter((name) => !values.has(name));
+    if (missing.length > 0) {
+      throw new FedpeftError(
+        'MISSING_TENSOR',
+        `${this.method}: fold ${this.link} lacks ${missing.join(', ')}`,
+      );
+    }
+    this.setShared(values);
+    this.setLink(this.link + 1);
+  }
+
   setLink(index: number): void {
     this.assertLive();
     if (this.spec.chain === 'none') {
