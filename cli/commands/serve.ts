@@ -15,6 +15,7 @@ import { Coordinator } from '../../server/coordinator.ts';
 import { newSecret } from '../../server/client-session.ts';
 import { jsonLineLogger } from '../../server/logger.ts';
 import { clockRunId, resolveRunId } from '../../server/run-identity.ts';
+import { assertFreshRunDir, moveEarlierRunAside } from '../../server/run-dir-guard.ts';
 import { describeMethod } from '../../server/method-state.ts';
 import { createBaseRoute } from '../../server/base-route.ts';
 import { resolveRunBase } from '../../server/run-base.ts';
@@ -25,6 +26,7 @@ import type { CliCommand } from './registry.ts';
 interface ServeOptions {
   config?: string;
   resume?: boolean;
+  fresh?: boolean;
   port?: string;
   host?: string;
   runDir?: string;
@@ -78,6 +80,10 @@ async function serve(opts: ServeOptions): Promise<void> {
   if (opts.resume && !existsSync(runDir)) {
     throw new FedpeftError('INVALID_CONFIG', `--resume: run directory ${runDir} does not exist`);
   }
+  if (opts.resume && opts.fresh)
+    throw new FedpeftError('INVALID_CONFIG', 'give --resume or --fresh, not both');
+  if (!opts.resume) await assertFreshRunDir(runDir, { fresh: opts.fresh ?? false });
+  if (opts.fresh) await moveEarlierRunAside(runDir);
   await mkdir(runDir, { recursive: true });
   const runId = await resolveRunId(runDir, {
     configured: config.run.id ?? (dirFromConfig ? undefined : basename(runDir)),
@@ -191,6 +197,7 @@ export const serveCommand: CliCommand = {
       .description('run a coordinator: rounds over socket.io, checkpoints, resume after a crash')
       .option('-c, --config <file>', 'coordinator config (YAML); defaults serve tiny-gpt + pica on loopback')
       .option('--resume', 'continue the run in --run-dir / run.dir from its last checkpoint and journal')
+      .option('--fresh', 'start a new run even though --run-dir / run.dir holds checkpoints or a journal')
       .option('-p, --port <port>', 'port to listen on (0 = any free port); overrides transport.port')
       .option('--host <host>', 'address to bind; overrides transport.host (default 127.0.0.1)')
       .option('--run-dir <dir>', 'run directory (checkpoints, journal, metrics.jsonl); overrides run.dir')
