@@ -123,7 +123,9 @@ export class Coordinator {
     this.folds = new FoldHistory(this.runDir, method.foldKind, schedule, config.transport.chunkBytes);
     this.transfers = new Transfers(config, this.folds, logger);
     this.transfers.publishGlobal(0, this.state.global);
-    const checkpoints = new CheckpointStore(this.runDir, config.checkpoint.keep);
+    const checkpoints = new CheckpointStore(this.runDir, config.checkpoint.keep, {
+      log: (line) => logger.log('warn', 'checkpoint-fallback', { message: line }),
+    });
     const journal = config.checkpoint.journal ? new RoundJournal(this.runDir) : null;
     const common = {
       runId: this.runId,

@@ -157,7 +157,7 @@ describe('Gpt', () => {
   it('rejects invalid configs and unknown model names with actionable messages', () => {
     expect(() => new Gpt({ ...TINY, heads: 3 }, { seed: 1 })).toThrow(/divisible by heads/);
     expect(() => createModel('huge-gpt', { seed: 1 })).toThrow(
-      /Valid models: test-gpt, tiny-gpt, small-gpt, mlp-classifier/,
+      /Valid models: test-gpt, tiny-gpt, small-gpt, test-llama, tiny-llama, mlp-classifier/,
     );
     expect(() => createModel('tiny-gpt', { seed: 1, inputDim: 3 })).toThrow(/does not apply/);
     const m = new Gpt(TINY, { seed: 1 });

@@ -24,7 +24,10 @@ const positive = (key: string) =>
 
 /** Rejects a key unless it has one of the values fedpeft implements. */
 const only = (schema: z.ZodType, what: string) =>
-  z.unknown().optional().refine((v) => v === undefined || v === null || schema.safeParse(v).success, { message: what });
+  z
+    .unknown()
+    .optional()
+    .refine((v) => v === undefined || v === null || schema.safeParse(v).success, { message: what });
 
 export const Gpt2HfConfigSchema = z
   .looseObject({
