@@ -61,7 +61,8 @@ export type {
   CommittedUpdate,
   TrainerLifetime,
 } from './engine/types.ts';
-import { SecAggClientDriver } from './privacy/secagg-client-driver.ts';
+import { SecureAggregationProtocol } from './update-protocols/secure-aggregation.ts';
+import type { Instruction, UpdateProtocol, UpdateProtocolHost } from './update-protocols/update-protocol.ts';
 import {
   effectiveNoise,
   noiseRequestFromInstruction,
@@ -69,16 +70,6 @@ import {
   type PrivatizedUpdate,
 } from './privacy/update-privacy.ts';
 import { cryptoGaussianSource, type GaussianSource } from '../shared/privacy/gaussian-source.ts';
-
-/** One round's secure aggregation on this client (client/privacy/secagg-client-driver.ts). */
-interface SecAggRound {
-  roundId: number;
-  driver: SecAggClientDriver;
-  /** Resolves when the forwarded shares arrived (the masked input can then be built); rejects on abort. */
-  ready: Promise<void>;
-  resolveReady: () => void;
-  rejectReady: (err: Error) => void;
-}
 
 const silent: ClientLogger = { log: () => undefined };
 
@@ -128,11 +119,42 @@ export class ClientRuntime {
   private stopped = false;
   private runComplete = false;
   private readonly committed: number[] = [];
-  private secagg: SecAggRound | undefined;
+  private readonly secure: SecureAggregationProtocol;
+  /** Plain upload + commit (the upload code below; resumable across reconnects and restarts). */
+  private readonly plain: UpdateProtocol = {
+    needsDelta: false,
+    begin: () => true,
+    submit: (ins, update, priv, persistState) => this.plainSubmit(ins, update, priv, persistState),
+  };
   /** Fold downloads (catch-up), kept apart from the held global: they are not the round's starting point. */
   private readonly foldIds = new Set<string>();
   private readonly foldValues = new Map<string, HostTensorMap>();
   private readonly folds: FoldCatchUp;
+  private protocolHost(): UpdateProtocolHost {
+    return {
+      logger: this.logger,
+      options: this.options,
+      joinedPeer: () => this.joinedPeer(),
+      limits: () => this.limits,
+      setPhase: (phase) => this.setPhase(phase),
+      setProgress: (fraction) => (this.progress = fraction),
+      nextTransferId: (prefix, roundId) => {
+        this.meta.transferCounter++;
+        return `${prefix}-r${roundId}-${this.meta.transferCounter}`;
+      },
+      markCommitted: async (roundId) => {
+        this.meta.lastCommittedRound = Math.max(this.meta.lastCommittedRound, roundId);
+        this.committed.push(roundId);
+        await this.persist(() => this.store.writeMeta(this.meta));
+      },
+    };
+  }
+
+  /** The update protocol the instruction asks for: secure aggregation when it carries its config. */
+  private protocolFor(ins: Instruction): UpdateProtocol {
+    return ins.secureAggregation ? this.secure : this.plain;
+  }
+
   private foldSource(): FoldDownloads {
     return {
       joinedPeer: () => this.joinedPeer(),
@@ -149,6 +171,7 @@ export class ClientRuntime {
     this.options = options;
     this.logger = options.logger ?? silent;
     this.folds = new FoldCatchUp(this.foldSource(), this.logger);
+    this.secure = new SecureAggregationProtocol(this.protocolHost());
     this.store = options.store;
     const seed = options.seed ?? new Rng(0).fork(`client:${options.clientName}`).nextUint32();
     this.backoff = new Backoff(options.backoff ?? {}, new Rng(seed).fork('reconnect-backoff'));
@@ -470,15 +493,10 @@ export class ClientRuntime {
       case 'secaggKeysBroadcast':
       case 'secaggSharesDelivery':
       case 'secaggUnmaskRequest':
-        void this.onSecAggMessage(message, peer);
+        void this.secure.onMessage(message, peer);
         return;
       case 'error':
-        if (
-          fromWireError(message.body).code === 'SECAGG_ABORTED' &&
-          this.secagg?.roundId === message.body.roundId
-        ) {
-          this.secagg.rejectReady(fromWireError(message.body));
-        }
+        this.secure.onError(message);
         // Errors answering our requests and transfers are routed to them by Peer; this one stands alone.
         this.logger.log('warn', 'coordinator-error', {
           code: fromWireError(message.body).code,
@@ -574,163 +592,6 @@ export class ClientRuntime {
       this.requestDownload(manifest, peer);
     }
     return this.waitForGlobal(id, deadlineAt);
-  }
-
-  // ---- secure aggregation ---------------------------------------------------------------------------------
-
-  /** A securely aggregated round: build the driver and advertise keys at once (training runs meanwhile). */
-  private startSecAgg(ins: MessageBody<'roundInstruction'>, peer: Peer): void {
-    if (!ins.secureAggregation || this.secagg?.roundId === ins.roundId) return;
-    try {
-      const driver = new SecAggClientDriver({
-        roundId: ins.roundId,
-        wireConfig: ins.secureAggregation,
-        layout: ins.globalState.tensors.map((t) => ({ name: t.name, shape: [...t.shape] })),
-      });
-      let resolveReady!: () => void;
-      let rejectReady!: (err: Error) => void;
-      const ready = new Promise<void>((resolve, reject) => {
-        resolveReady = resolve;
-        rejectReady = reject;
-      });
-      ready.catch(() => undefined); // observed by the round task; an abort before it waits is not unhandled
-      this.secagg = { roundId: ins.roundId, driver, ready, resolveReady, rejectReady };
-      peer.send({ kind: 'secaggAdvertiseKeys', body: driver.start() });
-      this.logger.log('info', 'secagg-started', {
-        round: ins.roundId,
-        participant: driver.participantIndex,
-        threshold: driver.config.threshold,
-      });
-    } catch (err) {
-      this.logger.log('error', 'secagg-refused', { round: ins.roundId, message: (err as Error).message });
-    }
-  }
-
-  private async onSecAggMessage(
-    message: Extract<
-      Frame['message'],
-      { kind: 'secaggKeysBroadcast' | 'secaggSharesDelivery' | 'secaggUnmaskRequest' }
-    >,
-    peer: Peer,
-  ): Promise<void> {
-    const sa = this.secagg;
-    if (!sa || sa.roundId !== message.body.roundId) {
-      this.logger.log('warn', 'secagg-unexpected', { kind: message.kind, round: message.body.roundId });
-      return;
-    }
-    try {
-      switch (message.kind) {
-        case 'secaggKeysBroadcast':
-          peer.send({ kind: 'secaggShareKeys', body: await sa.driver.onKeysBroadcast(message.body) });
-          return;
-        case 'secaggSharesDelivery':
-          sa.driver.onSharesDelivery(message.body);
-          sa.resolveReady();
-          return;
-        case 'secaggUnmaskRequest':
-          peer.send({ kind: 'secaggUnmaskResponse', body: sa.driver.onUnmaskRequest(message.body) });
-          this.logger.log('info', 'secagg-unmasked', { round: sa.roundId });
-          return;
-      }
-    } catch (err) {
-      this.logger.log('error', 'secagg-failed', {
-        round: sa.roundId,
-        kind: message.kind,
-        code: errorCode(err),
-        message: (err as Error).message,
-      });
-      sa.rejectReady(err instanceof Error ? err : new Error(String(err)));
-    }
-  }
-
-  /**
-   * Sends the masked input (a chunked transfer, then `secagg_masked_input`, answered by `update_receipt`).
-   * Each client counts with weight 1: weights must fit the fixed-point range and would reveal dataset sizes.
-   */
-  private async secureUpload(
-    ins: MessageBody<'roundInstruction'>,
-    update: LocalUpdate,
-    priv: PrivatizedUpdate,
-  ): Promise<void> {
-    const sa = this.secagg;
-    if (!sa || sa.roundId !== ins.roundId) {
-      throw new FedpeftError('SECAGG_ABORTED', `round ${ins.roundId}: secure aggregation was not set up`);
-    }
-    const deadlineAt = Date.now() + Math.max(1, ins.deadlineMs);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      sa.ready,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new FedpeftError('DEADLINE_EXCEEDED', 'the secure-aggregation shares did not arrive in time'),
-            ),
-          Math.max(0, deadlineAt - Date.now()),
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
-    this.meta.transferCounter++;
-    const transferId = `secagg-r${ins.roundId}-${this.meta.transferCounter}`;
-    const weight = 1;
-    const { message, tensors } = sa.driver.maskedInput(priv.delta, weight, transferId);
-    if (sa.driver.clippedValueCount > 0) {
-      this.logger.log('warn', 'secagg-values-clipped', {
-        round: ins.roundId,
-        count: sa.driver.clippedValueCount,
-      });
-    }
-    const transfer = OutgoingTransfer.fromTensors(transferId, tensors, {
-      chunkBytes: this.limits?.chunkBytes || DEFAULT_CHUNK_BYTES,
-    });
-    for (let attempt = 1; ; attempt++) {
-      const peer = await this.joinedPeer();
-      this.setPhase(ClientPhase.UPLOADING);
-      try {
-        await peer.sendTransfer(transfer, {
-          announce: true,
-          window: this.limits?.maxInFlightChunks || 8,
-          onProgress: (done, total) => (this.progress = total === 0 ? 1 : done / total),
-        });
-        const reply = await peer.request({ kind: 'secaggMaskedInput', body: message });
-        if (reply.message.kind !== 'updateReceipt') {
-          throw new FedpeftError(
-            'UNEXPECTED_MESSAGE',
-            `the coordinator answered secagg_masked_input with ${reply.message.kind}`,
-          );
-        }
-        const m = update.metrics;
-        peer.send({
-          kind: 'metrics',
-          body: {
-            roundId: ins.roundId,
-            trainLoss: m.trainLoss,
-            globalValLoss: m.globalValLoss,
-            globalValPpl: m.globalValPpl,
-            personalValLoss: m.personalValLoss,
-            personalValPpl: m.personalValPpl,
-            steps: m.steps,
-            computeMs: Math.round(m.computeMs),
-          },
-        });
-        break;
-      } catch (err) {
-        if (errorCode(err) === 'CONNECTION_CLOSED' && attempt < 5) continue;
-        throw err;
-      }
-    }
-    this.meta.lastCommittedRound = Math.max(this.meta.lastCommittedRound, ins.roundId);
-    this.committed.push(ins.roundId);
-    this.setPhase(ClientPhase.IDLE);
-    await this.persist(() => this.store.writeMeta(this.meta));
-    this.logger.log('info', 'masked-input-committed', { round: ins.roundId, transfer: transferId });
-    this.options.onRoundCommitted?.(ins.roundId, {
-      transferId,
-      shared: priv.tensors,
-      weight,
-      update,
-      secureDelta: priv.delta,
-    });
   }
 
   /** Opens a download quietly (no ack sent) unless the state is already held. */
@@ -843,10 +704,7 @@ export class ClientRuntime {
       return;
     }
     if (this.roundTask?.roundId === ins.roundId || this.pending?.meta.roundId === ins.roundId) return; // re-sent after a reconnect
-    if (ins.secureAggregation) {
-      if (this.secagg?.roundId === ins.roundId) return; // re-sent after a reconnect: already under way
-      this.startSecAgg(ins, peer);
-    }
+    if (!this.protocolFor(ins).begin(ins, peer)) return; // re-sent after a reconnect: already under way
     const previous = this.roundTask?.promise ?? Promise.resolve();
     const roundId = ins.roundId;
     const promise = previous
@@ -951,8 +809,9 @@ export class ClientRuntime {
     });
     // Client-side DP (distributed / local placement, or this client's own option) on the delta from the start.
     const noise = effectiveNoise(noiseRequestFromInstruction(ins.clientNoise), this.options.localDp);
+    const protocol = this.protocolFor(ins);
     const priv =
-      noise || ins.secureAggregation
+      noise || protocol.needsDelta
         ? privatizeUpdate(
             update.shared,
             update.start,
@@ -961,16 +820,33 @@ export class ClientRuntime {
           )
         : null;
     if (priv?.clipped) this.logger.log('info', 'update-clipped', { round: ins.roundId, norm: priv.norm });
-    if (ins.secureAggregation) {
-      const state = await trainer.exportPrivateState();
-      await this.persist(async () => {
-        await this.store.writeTensors('private', state.private);
-        await this.store.writeTensors('optimizer', state.optimizer);
-        if (state.personal) await this.store.writeTensors('personal', state.personal, String(ins.roundId));
-      });
-      await this.secureUpload(ins, update, priv!);
-      return;
-    }
+    // The private-state write, once for every protocol (a protocol adds its own writes to the same step).
+    const persistState = (alsoWrite?: () => Promise<void>) =>
+      this.persistTrainerState(trainer, ins.roundId, alsoWrite);
+    await protocol.submit(ins, update, priv, persistState);
+  }
+
+  private async persistTrainerState(
+    trainer: ClientTrainer,
+    roundId: number,
+    alsoWrite?: () => Promise<void>,
+  ): Promise<void> {
+    const state = await trainer.exportPrivateState();
+    await this.persist(async () => {
+      await this.store.writeTensors('private', state.private);
+      await this.store.writeTensors('optimizer', state.optimizer);
+      if (state.personal) await this.store.writeTensors('personal', state.personal, String(roundId));
+      await alsoWrite?.();
+    });
+  }
+
+  /** Plain protocol: the upload is written to the store with the private state, then sent and committed. */
+  private async plainSubmit(
+    ins: Instruction,
+    update: LocalUpdate,
+    priv: PrivatizedUpdate | null,
+    persistState: (alsoWrite?: () => Promise<void>) => Promise<void>,
+  ): Promise<void> {
     const shared = priv ? priv.tensors : update.shared;
     this.meta.transferCounter++;
     const meta: PendingUpload = {
@@ -985,13 +861,9 @@ export class ClientRuntime {
       norms: [...update.norms].map(([tensor, norm]) => ({ tensor, norm })),
     };
     this.pending = { meta, tensors: shared, update };
-    const state = await trainer.exportPrivateState();
     // The upload's bytes are on disk before its first chunk leaves, so a restart resends the same bytes.
-    await this.persist(async () => {
+    await persistState(async () => {
       await this.store.writeTensors('upload', shared, meta.transferId);
-      await this.store.writeTensors('private', state.private);
-      await this.store.writeTensors('optimizer', state.optimizer);
-      if (state.personal) await this.store.writeTensors('personal', state.personal, String(ins.roundId));
       this.meta.upload = meta;
       await this.store.writeMeta(this.meta);
     });
