@@ -12,7 +12,8 @@ import { gpt2ConfigFor, gpt2TensorsFromGpt } from '../gpt2-checkpoint.ts';
 import { hfConfigFromLlama } from './config-schema.ts';
 import { llamaToHfTensors } from './to-hf-tensors.ts';
 import { loadHfFolder, readHfFolder } from './load-folder.ts';
-import { floatToBfloat16, floatToHalf, writeHfFolder, type FixtureDtype } from './testing/write-hf-folder.ts';
+import { float32ToHalfBits } from '../../wire/float16.ts';
+import { floatToBfloat16, writeHfFolder, type FixtureDtype } from './testing/write-hf-folder.ts';
 
 let root: string;
 beforeAll(async () => {
@@ -37,7 +38,7 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 }
 const round: Record<FixtureDtype, (v: number) => number> = {
   F32: (v) => v,
-  F16: (v) => halfToFloat(floatToHalf(v)),
+  F16: (v) => halfToFloat(float32ToHalfBits(v)),
   BF16: (v) => new Float32Array(new Uint32Array([floatToBfloat16(v) << 16]).buffer)[0]!,
 };
 /** The same model with its weights rounded as the file stores them: the exact reference for a 16-bit folder. */

@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostTensorMap } from '../../../tensor/host-tensor.ts';
+import { float32ToHalfBits } from '../../../wire/float16.ts';
 
 export type FixtureDtype = 'F32' | 'F16' | 'BF16';
 
@@ -16,31 +17,6 @@ export interface HfFixture {
   dtype?: FixtureDtype;
   /** Split the tensors over this many shard files with an index. Default 1 (one `model.safetensors`). */
   shards?: number;
-}
-
-/** float32 -> IEEE binary16 bits, round to nearest even (overflow to infinity, subnormals kept). */
-export function floatToHalf(value: number): number {
-  const f = new Float32Array([value]);
-  const x = new Uint32Array(f.buffer)[0] as number;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (half + (rest > mid || (rest === mid && half & 1) ? 1 : 0));
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
-  return sign | half;
 }
 
 /** float32 -> bfloat16 bits, round to nearest even. */
@@ -72,7 +48,7 @@ export function encodeSafetensors(tensors: HostTensorMap, dtype: FixtureDtype): 
   for (const t of tensors.values()) {
     for (const v of t.data) {
       if (dtype === 'F32') view.setFloat32(at, v, true);
-      else view.setUint16(at, dtype === 'F16' ? floatToHalf(v) : floatToBfloat16(v), true);
+      else view.setUint16(at, dtype === 'F16' ? float32ToHalfBits(v) : floatToBfloat16(v), true);
       at += size;
     }
   }
