@@ -23,6 +23,7 @@ import { PEFT_CONFIG_KEYS } from '../../shared/hf-export/peft-lora.ts';
 import { parseCoordinatorConfig } from '../../server/config.ts';
 import { ADAPTER_FILE, adapterRoundFile, type RunAdapterRecord } from './run-adapter.ts';
 import { exportRun } from './export-run.ts';
+import { REFERENCE_PYTHON } from '../../test/reference/python.ts';
 
 const REFERENCE = join(import.meta.dirname, '../../test/reference/hf_reference.py');
 const MODEL = 'test-gpt';
@@ -134,7 +135,9 @@ function referenceLogits(modelDir: string, adapterDir?: string): Float32Array {
     IDS.join(','),
     ...(adapterDir ? ['--adapter', adapterDir] : []),
   ];
-  const out = JSON.parse(execFileSync('python3', args, { encoding: 'utf8' })) as { logits: number[][] };
+  const out = JSON.parse(execFileSync(REFERENCE_PYTHON, args, { encoding: 'utf8' })) as {
+    logits: number[][];
+  };
   return Float32Array.from(out.logits.flat());
 }
 

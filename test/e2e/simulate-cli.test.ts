@@ -16,6 +16,7 @@ import { parseSafetensors } from '../../shared/model/safetensors.ts';
 import { simulateCommand } from '../../cli/commands/simulate.ts';
 import { exportCommand } from '../../cli/commands/export.ts';
 import { tempDir } from './simulate-fixtures.ts';
+import { REFERENCE_PYTHON } from '../reference/python.ts';
 
 async function cli(args: string[]): Promise<string> {
   const program = new Command('fedpeft').option('--backend <name>').exitOverride();
@@ -114,7 +115,7 @@ describe('fedpeft simulate + export', () => {
       const logits = (...args: string[]) =>
         (
           JSON.parse(
-            execFileSync('python3', ['test/reference/hf_reference.py', ...args, '--ids', ids], {
+            execFileSync(REFERENCE_PYTHON, ['test/reference/hf_reference.py', ...args, '--ids', ids], {
               encoding: 'utf8',
             }),
           ) as { logits: number[][] }
