@@ -18,6 +18,7 @@ import {
 import { strategySchema } from './strategies/strategy-schema.ts';
 import { privacyConfigSchema } from './privacy/privacy-config.ts';
 import { dashboardConfigSchema } from './dashboard/dashboard-config.ts';
+import { limitsConfigSchema } from './limits/limits-config.ts';
 
 const positiveInt = (field: string) => z.int(`${field} must be an integer`).min(1, `${field} must be >= 1`);
 
@@ -138,6 +139,8 @@ export const coordinatorConfigSchema = strictObject({
   }).prefault({}),
   /** The live dashboard at `/` (server/dashboard/dashboard-config.ts). Default: on, loopback only. */
   dashboard: dashboardConfigSchema,
+  /** What one client or join token may cost, and how far a round may move the global (server/limits). */
+  limits: limitsConfigSchema,
 });
 
 export type CoordinatorConfig = z.output<typeof coordinatorConfigSchema>;

@@ -60,6 +60,9 @@ export namespace fedpeft {
       /** Envelope chunkAck */
       chunkAck?: fedpeft.v1.IChunkAck | null;
 
+      /** Envelope transferCancel */
+      transferCancel?: fedpeft.v1.ITransferCancel | null;
+
       /** Envelope secaggAdvertiseKeys */
       secaggAdvertiseKeys?: fedpeft.v1.ISecAggAdvertiseKeys | null;
 
@@ -144,6 +147,9 @@ export namespace fedpeft {
       /** Envelope chunkAck. */
       public chunkAck?: fedpeft.v1.IChunkAck | null;
 
+      /** Envelope transferCancel. */
+      public transferCancel?: fedpeft.v1.ITransferCancel | null;
+
       /** Envelope secaggAdvertiseKeys. */
       public secaggAdvertiseKeys?: fedpeft.v1.ISecAggAdvertiseKeys | null;
 
@@ -182,6 +188,7 @@ export namespace fedpeft {
         | 'transferManifest'
         | 'tensorChunk'
         | 'chunkAck'
+        | 'transferCancel'
         | 'secaggAdvertiseKeys'
         | 'secaggKeysBroadcast'
         | 'secaggShareKeys'
@@ -591,6 +598,62 @@ export namespace fedpeft {
 
       /**
        * Gets the default type url for ChunkAck
+       * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns The default type url
+       */
+      public static getTypeUrl(typeUrlPrefix?: string): string;
+    }
+
+    /** Properties of a TransferCancel. */
+    interface ITransferCancel {
+      /** TransferCancel transferId */
+      transferId?: string | null;
+
+      /** TransferCancel reason */
+      reason?: string | null;
+    }
+
+    /** Represents a TransferCancel. */
+    class TransferCancel implements ITransferCancel {
+      /**
+       * Constructs a new TransferCancel.
+       * @param [properties] Properties to set
+       */
+      constructor(properties?: fedpeft.v1.ITransferCancel);
+
+      /** TransferCancel transferId. */
+      public transferId: string;
+
+      /** TransferCancel reason. */
+      public reason: string;
+
+      /**
+       * Creates a new TransferCancel instance using the specified properties.
+       * @param [properties] Properties to set
+       * @returns TransferCancel instance
+       */
+      public static create(properties?: fedpeft.v1.ITransferCancel): fedpeft.v1.TransferCancel;
+
+      /**
+       * Encodes the specified TransferCancel message. Does not implicitly {@link fedpeft.v1.TransferCancel.verify|verify} messages.
+       * @param message TransferCancel message or plain object to encode
+       * @param [writer] Writer to encode to
+       * @returns Writer
+       */
+      public static encode(message: fedpeft.v1.ITransferCancel, writer?: $protobuf.Writer): $protobuf.Writer;
+
+      /**
+       * Decodes a TransferCancel message from the specified reader or buffer.
+       * @param reader Reader or buffer to decode from
+       * @param [length] Message length if known beforehand
+       * @returns TransferCancel
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      public static decode(reader: $protobuf.Reader | Uint8Array, length?: number): fedpeft.v1.TransferCancel;
+
+      /**
+       * Gets the default type url for TransferCancel
        * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
        * @returns The default type url
        */
@@ -1280,10 +1343,13 @@ export namespace fedpeft {
       CHUNK_OUT_OF_RANGE = 24,
       CHUNK_DUPLICATE = 25,
       CHUNK_CHECKSUM = 26,
+      FRAME_TOO_LARGE = 27,
       INVALID_TENSOR = 30,
       SHAPE_MISMATCH = 31,
       NON_FINITE = 32,
       NORM_BOUND_EXCEEDED = 33,
+      AGGREGATE_REJECTED = 34,
+      ALREADY_COUNTED = 35,
       SECAGG_ABORTED = 40,
       RATE_LIMITED = 50,
       SHUTTING_DOWN = 51,

@@ -49,6 +49,7 @@ export const fedpeft = ($root.fedpeft = (() => {
        * @property {fedpeft.v1.ITransferManifest|null} [transferManifest] Envelope transferManifest
        * @property {fedpeft.v1.ITensorChunk|null} [tensorChunk] Envelope tensorChunk
        * @property {fedpeft.v1.IChunkAck|null} [chunkAck] Envelope chunkAck
+       * @property {fedpeft.v1.ITransferCancel|null} [transferCancel] Envelope transferCancel
        * @property {fedpeft.v1.ISecAggAdvertiseKeys|null} [secaggAdvertiseKeys] Envelope secaggAdvertiseKeys
        * @property {fedpeft.v1.ISecAggKeysBroadcast|null} [secaggKeysBroadcast] Envelope secaggKeysBroadcast
        * @property {fedpeft.v1.ISecAggShareKeys|null} [secaggShareKeys] Envelope secaggShareKeys
@@ -217,6 +218,14 @@ export const fedpeft = ($root.fedpeft = (() => {
       Envelope.prototype.chunkAck = null;
 
       /**
+       * Envelope transferCancel.
+       * @member {fedpeft.v1.ITransferCancel|null|undefined} transferCancel
+       * @memberof fedpeft.v1.Envelope
+       * @instance
+       */
+      Envelope.prototype.transferCancel = null;
+
+      /**
        * Envelope secaggAdvertiseKeys.
        * @member {fedpeft.v1.ISecAggAdvertiseKeys|null|undefined} secaggAdvertiseKeys
        * @memberof fedpeft.v1.Envelope
@@ -277,7 +286,7 @@ export const fedpeft = ($root.fedpeft = (() => {
 
       /**
        * Envelope body.
-       * @member {"join"|"welcome"|"heartbeat"|"goodbye"|"error"|"roundInstruction"|"updateCommit"|"updateReceipt"|"globalState"|"metrics"|"foldRequest"|"foldHistory"|"transferManifest"|"tensorChunk"|"chunkAck"|"secaggAdvertiseKeys"|"secaggKeysBroadcast"|"secaggShareKeys"|"secaggSharesDelivery"|"secaggMaskedInput"|"secaggUnmaskRequest"|"secaggUnmaskResponse"|undefined} body
+       * @member {"join"|"welcome"|"heartbeat"|"goodbye"|"error"|"roundInstruction"|"updateCommit"|"updateReceipt"|"globalState"|"metrics"|"foldRequest"|"foldHistory"|"transferManifest"|"tensorChunk"|"chunkAck"|"transferCancel"|"secaggAdvertiseKeys"|"secaggKeysBroadcast"|"secaggShareKeys"|"secaggSharesDelivery"|"secaggMaskedInput"|"secaggUnmaskRequest"|"secaggUnmaskResponse"|undefined} body
        * @memberof fedpeft.v1.Envelope
        * @instance
        */
@@ -299,6 +308,7 @@ export const fedpeft = ($root.fedpeft = (() => {
             'transferManifest',
             'tensorChunk',
             'chunkAck',
+            'transferCancel',
             'secaggAdvertiseKeys',
             'secaggKeysBroadcast',
             'secaggShareKeys',
@@ -430,6 +440,12 @@ export const fedpeft = ($root.fedpeft = (() => {
           $root.fedpeft.v1.ChunkAck.encode(
             message.chunkAck,
             writer.uint32(/* id 32, wireType 2 =*/ 258).fork(),
+            q + 1,
+          ).ldelim();
+        if (message.transferCancel != null && Object.hasOwnProperty.call(message, 'transferCancel'))
+          $root.fedpeft.v1.TransferCancel.encode(
+            message.transferCancel,
+            writer.uint32(/* id 33, wireType 2 =*/ 266).fork(),
             q + 1,
           ).ldelim();
         if (message.secaggAdvertiseKeys != null && Object.hasOwnProperty.call(message, 'secaggAdvertiseKeys'))
@@ -626,6 +642,15 @@ export const fedpeft = ($root.fedpeft = (() => {
             }
             case 32: {
               message.chunkAck = $root.fedpeft.v1.ChunkAck.decode(
+                reader,
+                reader.uint32(),
+                undefined,
+                long + 1,
+              );
+              break;
+            }
+            case 33: {
+              message.transferCancel = $root.fedpeft.v1.TransferCancel.decode(
                 reader,
                 reader.uint32(),
                 undefined,
@@ -1664,6 +1689,143 @@ export const fedpeft = ($root.fedpeft = (() => {
       };
 
       return ChunkAck;
+    })();
+
+    v1.TransferCancel = (function () {
+      /**
+       * Properties of a TransferCancel.
+       * @memberof fedpeft.v1
+       * @interface ITransferCancel
+       * @property {string|null} [transferId] TransferCancel transferId
+       * @property {string|null} [reason] TransferCancel reason
+       */
+
+      /**
+       * Constructs a new TransferCancel.
+       * @memberof fedpeft.v1
+       * @classdesc Represents a TransferCancel.
+       * @implements ITransferCancel
+       * @constructor
+       * @param {fedpeft.v1.ITransferCancel=} [properties] Properties to set
+       */
+      function TransferCancel(properties) {
+        if (properties)
+          for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__') this[keys[i]] = properties[keys[i]];
+      }
+
+      /**
+       * TransferCancel transferId.
+       * @member {string} transferId
+       * @memberof fedpeft.v1.TransferCancel
+       * @instance
+       */
+      TransferCancel.prototype.transferId = '';
+
+      /**
+       * TransferCancel reason.
+       * @member {string} reason
+       * @memberof fedpeft.v1.TransferCancel
+       * @instance
+       */
+      TransferCancel.prototype.reason = '';
+
+      /**
+       * Creates a new TransferCancel instance using the specified properties.
+       * @function create
+       * @memberof fedpeft.v1.TransferCancel
+       * @static
+       * @param {fedpeft.v1.ITransferCancel=} [properties] Properties to set
+       * @returns {fedpeft.v1.TransferCancel} TransferCancel instance
+       */
+      TransferCancel.create = function create(properties) {
+        return new TransferCancel(properties);
+      };
+
+      /**
+       * Encodes the specified TransferCancel message. Does not implicitly {@link fedpeft.v1.TransferCancel.verify|verify} messages.
+       * @function encode
+       * @memberof fedpeft.v1.TransferCancel
+       * @static
+       * @param {fedpeft.v1.ITransferCancel} message TransferCancel message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      TransferCancel.encode = function encode(message, writer, q) {
+        if (!writer) writer = $Writer.create();
+        if (q === undefined) q = 0;
+        if (q > $util.recursionLimit) throw Error('max depth exceeded');
+        if (message.transferId != null && Object.hasOwnProperty.call(message, 'transferId'))
+          writer.uint32(/* id 1, wireType 2 =*/ 10).string(message.transferId);
+        if (message.reason != null && Object.hasOwnProperty.call(message, 'reason'))
+          writer.uint32(/* id 2, wireType 2 =*/ 18).string(message.reason);
+        return writer;
+      };
+
+      /**
+       * Decodes a TransferCancel message from the specified reader or buffer.
+       * @function decode
+       * @memberof fedpeft.v1.TransferCancel
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {fedpeft.v1.TransferCancel} TransferCancel
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      TransferCancel.decode = function decode(reader, length, error, long) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (long === undefined) long = 0;
+        if (long > $Reader.recursionLimit) throw Error('maximum nesting depth exceeded');
+        let end, message;
+        if (length === undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = new $root.fedpeft.v1.TransferCancel();
+        while (reader.pos < end) {
+          let tag = reader.uint32();
+          if (tag === error) break;
+          switch (tag >>> 3) {
+            case 1: {
+              message.transferId = reader.string();
+              break;
+            }
+            case 2: {
+              message.reason = reader.string();
+              break;
+            }
+            default:
+              reader.skipType(tag & 7, long);
+              break;
+          }
+        }
+        if (length !== undefined) {
+          if (reader.pos !== end) throw RangeError('index out of range');
+          reader.len = length;
+        }
+        return message;
+      };
+
+      /**
+       * Gets the default type url for TransferCancel
+       * @function getTypeUrl
+       * @memberof fedpeft.v1.TransferCancel
+       * @static
+       * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+       * @returns {string} The default type url
+       */
+      TransferCancel.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+        if (typeUrlPrefix === undefined) {
+          typeUrlPrefix = 'type.googleapis.com';
+        }
+        return typeUrlPrefix + '/fedpeft.v1.TransferCancel';
+      };
+
+      return TransferCancel;
     })();
 
     v1.Capabilities = (function () {
@@ -3381,10 +3543,13 @@ export const fedpeft = ($root.fedpeft = (() => {
      * @property {number} CHUNK_OUT_OF_RANGE=24 CHUNK_OUT_OF_RANGE value
      * @property {number} CHUNK_DUPLICATE=25 CHUNK_DUPLICATE value
      * @property {number} CHUNK_CHECKSUM=26 CHUNK_CHECKSUM value
+     * @property {number} FRAME_TOO_LARGE=27 FRAME_TOO_LARGE value
      * @property {number} INVALID_TENSOR=30 INVALID_TENSOR value
      * @property {number} SHAPE_MISMATCH=31 SHAPE_MISMATCH value
      * @property {number} NON_FINITE=32 NON_FINITE value
      * @property {number} NORM_BOUND_EXCEEDED=33 NORM_BOUND_EXCEEDED value
+     * @property {number} AGGREGATE_REJECTED=34 AGGREGATE_REJECTED value
+     * @property {number} ALREADY_COUNTED=35 ALREADY_COUNTED value
      * @property {number} SECAGG_ABORTED=40 SECAGG_ABORTED value
      * @property {number} RATE_LIMITED=50 RATE_LIMITED value
      * @property {number} SHUTTING_DOWN=51 SHUTTING_DOWN value
@@ -3412,10 +3577,13 @@ export const fedpeft = ($root.fedpeft = (() => {
       values[(valuesById[24] = 'CHUNK_OUT_OF_RANGE')] = 24;
       values[(valuesById[25] = 'CHUNK_DUPLICATE')] = 25;
       values[(valuesById[26] = 'CHUNK_CHECKSUM')] = 26;
+      values[(valuesById[27] = 'FRAME_TOO_LARGE')] = 27;
       values[(valuesById[30] = 'INVALID_TENSOR')] = 30;
       values[(valuesById[31] = 'SHAPE_MISMATCH')] = 31;
       values[(valuesById[32] = 'NON_FINITE')] = 32;
       values[(valuesById[33] = 'NORM_BOUND_EXCEEDED')] = 33;
+      values[(valuesById[34] = 'AGGREGATE_REJECTED')] = 34;
+      values[(valuesById[35] = 'ALREADY_COUNTED')] = 35;
       values[(valuesById[40] = 'SECAGG_ABORTED')] = 40;
       values[(valuesById[50] = 'RATE_LIMITED')] = 50;
       values[(valuesById[51] = 'SHUTTING_DOWN')] = 51;

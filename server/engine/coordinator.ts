@@ -32,6 +32,8 @@ import { RoundJournal } from '../round-journal.ts';
 import { createStrategy } from '../strategies/create-strategy.ts';
 import { createUpdateProtocol } from '../update-protocols/select.ts';
 import type { UpdateProtocol } from '../update-protocols/update-protocol.ts';
+import { inboundRateOf } from '../limits/inbound-rate.ts';
+import { RateLimitedLogger } from '../limits/rate-limited-logger.ts';
 import { Checkpointing } from './checkpointing.ts';
 import { RunState, TaskQueue, type CoordinatorPhase } from './engine-state.ts';
 import { FoldHistory } from './fold-history.ts';
@@ -86,6 +88,8 @@ export class Coordinator {
   private readonly config: CoordinatorConfig;
   private readonly method: MethodState;
   private readonly logger: Logger;
+  /** Log lines written on behalf of one client, rate-limited (server/limits/rate-limited-logger.ts). */
+  private readonly clientLog: RateLimitedLogger;
   private readonly state: RunState;
   private readonly queue: TaskQueue;
   private readonly protocol: UpdateProtocol;
@@ -104,6 +108,7 @@ export class Coordinator {
     this.runId = options.runId;
     this.runDir = options.runDir;
     const logger = (this.logger = options.logger ?? silentLogger);
+    this.clientLog = new RateLimitedLogger(logger, config.limits.logLinesPerSecond);
     this.tokens = new JoinTokens(config.auth.tokens);
     const strategy = withPrivacy(
       createStrategy(config.strategy, { seed: config.run.seed, rules: method.rules }),
@@ -179,9 +184,10 @@ export class Coordinator {
       side: 'coordinator',
       link,
       maxFrameBytes: MAX_FRAME_BYTES,
+      inboundRate: inboundRateOf(this.config.limits),
       onEvent: (event) => {
         if (event.type === 'protocol-error') {
-          this.logger.log('warn', 'protocol-error', {
+          this.clientLog.client('warn', 'protocol-error', link.label, {
             peer: link.label,
             session: this.sessions.of(peer)?.id,
             code: event.code,

@@ -21,6 +21,9 @@ import { mountDashboard } from '../dashboard/dashboard-hub.ts';
 import { sameDigest, digest } from '../join-tokens.ts';
 import type { Logger } from '../logger.ts';
 
+/** Transport-level frame ceiling as a multiple of MAX_FRAME_BYTES (see `maxHttpBufferSize`). */
+const OVERSIZE_FRAME_HEADROOM = 2;
+
 export interface SocketIoServerOptions {
   host: string;
   port: number;
@@ -126,8 +129,10 @@ export async function startSocketIoServer(
     ? createHttpsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handler)
     : createHttpServer(handler);
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
-    // Chunks are at most MAX_CHUNK_BYTES; the frame limit leaves room for the envelope around them.
-    maxHttpBufferSize: MAX_FRAME_BYTES,
+    // Chunks are at most MAX_CHUNK_BYTES; the frame limit leaves room for the envelope around them. The
+    // transport admits up to twice the frame limit so that an oversize frame reaches the inbound guard,
+    // which answers FRAME_TOO_LARGE before closing (engine.io itself would close without a word).
+    maxHttpBufferSize: OVERSIZE_FRAME_HEADROOM * MAX_FRAME_BYTES,
     transports: ['websocket'],
     perMessageDeflate: false,
     serveClient: false,

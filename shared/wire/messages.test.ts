@@ -165,6 +165,7 @@ const SAMPLES: { [K in MessageKind]: MessageInput<K> } = {
     crc32: 42,
   },
   chunkAck: ack,
+  transferCancel: { transferId: 't-1', reason: 'retraining' },
   secaggAdvertiseKeys: { roundId: 3, cPublicKey: key, sPublicKey: key, signature: key },
   secaggKeysBroadcast: {
     roundId: 3,

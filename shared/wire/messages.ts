@@ -133,6 +133,10 @@ export const ChunkAckSchema = z.object({
   receivedAfter: list(u32, 65_536),
   complete: flag,
 });
+export const TransferCancelSchema = z.object({
+  transferId,
+  reason: text(MAX_TEXT_LENGTH).default(''),
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Session
@@ -351,6 +355,7 @@ export const MESSAGE_SCHEMAS = {
   TensorSpec: TensorSpecSchema,
   InlineTensor: InlineTensorSchema,
   TransferManifest: TransferManifestSchema,
+  TransferCancel: TransferCancelSchema,
   TensorChunk: TensorChunkSchema,
   ChunkAck: ChunkAckSchema,
   Capabilities: CapabilitiesSchema,
@@ -419,6 +424,7 @@ export const BODY_SCHEMAS = {
   transferManifest: TransferManifestSchema,
   tensorChunk: TensorChunkSchema,
   chunkAck: ChunkAckSchema,
+  transferCancel: TransferCancelSchema,
   secaggAdvertiseKeys: SecAggAdvertiseKeysSchema,
   secaggKeysBroadcast: SecAggKeysBroadcastSchema,
   secaggShareKeys: SecAggShareKeysSchema,
@@ -454,6 +460,7 @@ export const SENDABLE: Readonly<Record<Sender, ReadonlySet<MessageKind>>> = {
     ...BOTH,
     'join',
     'updateCommit',
+    'transferCancel',
     'foldRequest',
     'secaggAdvertiseKeys',
     'secaggShareKeys',

@@ -12,7 +12,6 @@ import { FedpeftError, isFedpeftError } from '../errors.ts';
 import type { OutgoingTransfer } from './chunking.ts';
 import type { FrameLink } from './frame-link.ts';
 import {
-  decodeFrame,
   encodeFrame,
   fromWireError,
   toWireError,
@@ -23,6 +22,7 @@ import {
   type Sender,
   type WireMessageInput,
 } from './messages.ts';
+import { InboundGuard, type InboundRateLimits } from './inbound-guard.ts';
 import { MAX_FRAME_BYTES } from './limits.ts';
 import type { TransferInbox } from './transfer-inbox.ts';
 
@@ -41,6 +41,8 @@ export interface PeerOptions {
   inbox?: TransferInbox;
   /** Observes errors and closing, for structured logs. */
   onEvent?: (event: PeerEvent) => void;
+  /** Token-bucket limits on what the other side sends (the coordinator sets them; docs/protocol.md). */
+  inboundRate?: InboundRateLimits;
 }
 
 export interface SendTransferOptions {
@@ -79,6 +81,7 @@ export class Peer {
   private readonly requestTimeoutMs: number;
   private inbox: TransferInbox | undefined;
   private readonly onEvent: ((event: PeerEvent) => void) | undefined;
+  private readonly guard: InboundGuard;
   private nextRequestId = 1;
   private readonly pending = new Map<number, PendingRequest>();
   private readonly sends = new Map<string, ActiveSend>();
@@ -100,6 +103,11 @@ export class Peer {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.inbox = options.inbox;
     this.onEvent = options.onEvent;
+    this.guard = new InboundGuard({
+      from: OTHER[this.side],
+      maxFrameBytes: this.maxFrameBytes,
+      ...(options.inboundRate ? { rate: options.inboundRate } : {}),
+    });
     this.link.onFrame((frame) => this.receive(frame));
     this.link.onClose((reason) => this.shutdown(reason));
     if (!this.link.isOpen) this.shutdown('link was already closed');
@@ -340,30 +348,33 @@ export class Peer {
     this.closeHandlers.length = 0;
   }
 
-  private receive(raw: Uint8Array | ArrayBuffer): void {
+  /** Every inbound frame, whatever the link handed over: through the guard first; nothing throws out. */
+  private receive(raw: unknown): void {
     if (this.closed) return;
     this.lastHeardAt = Date.now();
-    this.bytesReceived += raw.byteLength;
-    let frame: Frame;
-    try {
-      frame = decodeFrame(raw, { from: OTHER[this.side], maxFrameBytes: this.maxFrameBytes });
-    } catch (err) {
-      this.onEvent?.({
-        type: 'protocol-error',
-        code: isFedpeftError(err) ? err.code : 'MALFORMED_MESSAGE',
-        message: (err as Error).message,
-        direction: 'received',
-      });
-      this.sendError(err);
-      if (isFedpeftError(err) && err.code === 'UNSUPPORTED_VERSION')
-        this.close('unsupported protocol version');
+    const verdict = this.guard.check(raw);
+    this.bytesReceived += verdict.bytes;
+    if (!verdict.ok) {
+      const err = verdict.error;
+      this.onEvent?.({ type: 'protocol-error', code: err.code, message: err.message, direction: 'received' });
+      try {
+        if (verdict.answer) this.sendError(err, { inReplyTo: verdict.inReplyTo });
+      } catch {
+        // The link failed while answering; closing below (or the link's own close) ends the session.
+      }
+      if (verdict.close) this.close(`${err.code}: ${err.message.slice(0, 200)}`);
       return;
     }
+    const frame = verdict.frame;
     try {
       this.dispatch(frame);
     } catch (err) {
       // dispatch only throws for protocol violations of the transfer layer; report and carry on.
-      this.sendError(err, { inReplyTo: frame.requestId });
+      try {
+        this.sendError(err, { inReplyTo: frame.requestId });
+      } catch {
+        // nothing more to do for this frame
+      }
     }
   }
 
