@@ -25,6 +25,7 @@ import type { FoldHistory } from './fold-history.ts';
 import type { ActiveRound, ClientRoundSettings } from './round-state.ts';
 import type { SessionRegistry } from './sessions.ts';
 import type { Transfers } from './transfers.ts';
+import { aggregateRejection } from '../limits/aggregate-check.ts';
 import { checkUpdateRound } from './update-intake.ts';
 
 export interface LifecycleParts {
@@ -331,8 +332,19 @@ export class RoundLifecycle {
     let aggregated = false;
     let strategyMetrics: Record<string, number> = {};
     if (r.committed.size >= config.round.minUpdates) {
+      // Restored when the aggregate is rejected, so a refused round does not advance server momentum.
+      const strategyBefore = this.p.strategy.exportState();
       const outcome = await r.collector.finish();
-      if (outcome) {
+      const rejection = outcome && aggregateRejection(r.reference, outcome.global, config.limits);
+      if (rejection) {
+        this.p.strategy.importState(strategyBefore);
+        strategyMetrics = { aggregateRejected: 1 };
+        this.p.logger.log('warn', 'aggregate-rejected', {
+          round: r.id,
+          code: rejection.code,
+          message: rejection.message,
+        });
+      } else if (outcome) {
         aggregated = true;
         state.global = outcome.global;
         state.globalLink = r.linkIndex;

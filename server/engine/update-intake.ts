@@ -12,6 +12,7 @@ import { FedpeftError, isFedpeftError } from '../../shared/errors.ts';
 import type { HostTensorMap } from '../../shared/tensor/host-tensor.ts';
 import type { TransferReceiver } from '../../shared/wire/chunking.ts';
 import { isWireErrorCode, type MessageBody } from '../../shared/wire/messages.ts';
+import { boundedWeight } from '../limits/update-weight.ts';
 import type { ActiveRound, ClosedRound } from './round-state.ts';
 import { DType, assertFinite, dtypeName } from '../../shared/wire/tensor-codec.ts';
 
@@ -68,12 +69,10 @@ export function buildContribution(
   receiver: TransferReceiver,
   commit: MessageBody<'updateCommit'>,
   expected: ExpectedUpdate,
+  maxExampleWeight = Number.MAX_VALUE,
 ): Contribution {
   checkUpdateManifest(receiver, expected);
-  const weight = commit.weight > 0 ? commit.weight : commit.numExamples;
-  if (!(weight > 0) || !Number.isFinite(weight)) {
-    throw new FedpeftError('MALFORMED_MESSAGE', 'update_commit needs weight > 0 (or num_examples > 0)');
-  }
+  const weight = boundedWeight(commit, maxExampleWeight);
   const tensors: HostTensorMap = receiver.hostTensors();
   for (const [name, t] of tensors) assertFinite(name, t.data);
   const trainedExtents = new Map<string, number>();

@@ -111,7 +111,13 @@ class PlainRound implements RoundCollector {
         );
       }
       const receiver = session.inbox.take(commit.transferId);
-      const contribution = buildContribution(session.id, receiver, commit, host.method);
+      const contribution = buildContribution(
+        session.id,
+        receiver,
+        commit,
+        host.method,
+        host.config.limits.maxExampleWeight,
+      );
       try {
         this.aggregation.add(contribution);
       } catch (err) {
