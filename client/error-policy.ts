@@ -42,6 +42,9 @@ const ACTIONS: Readonly<Record<string, ErrorAction>> = {
   TRANSFER_TOO_LARGE: 'drop-update',
   UNEXPECTED_MESSAGE: 'drop-update',
   SECAGG_ABORTED: 'skip-round',
+  ALREADY_COUNTED: 'skip-round',
+  AGGREGATE_REJECTED: 'skip-round',
+  FRAME_TOO_LARGE: 'drop-update',
 };
 
 /** The action for an error code (unknown codes are treated as transient). */

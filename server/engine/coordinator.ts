@@ -34,6 +34,8 @@ import { createUpdateProtocol } from '../update-protocols/select.ts';
 import type { UpdateProtocol } from '../update-protocols/update-protocol.ts';
 import { inboundRateOf } from '../limits/inbound-rate.ts';
 import { RateLimitedLogger } from '../limits/rate-limited-logger.ts';
+import { SessionLimits } from '../limits/session-limits.ts';
+import { UploadAdmission } from '../limits/upload-admission.ts';
 import { Checkpointing } from './checkpointing.ts';
 import { RunState, TaskQueue, type CoordinatorPhase } from './engine-state.ts';
 import { FoldHistory } from './fold-history.ts';
@@ -90,6 +92,8 @@ export class Coordinator {
   private readonly logger: Logger;
   /** Log lines written on behalf of one client, rate-limited (server/limits/rate-limited-logger.ts). */
   private readonly clientLog: RateLimitedLogger;
+  private readonly uploads: UploadAdmission;
+  private readonly sessionLimits: SessionLimits;
   private readonly state: RunState;
   private readonly queue: TaskQueue;
   private readonly protocol: UpdateProtocol;
@@ -125,6 +129,21 @@ export class Coordinator {
     this.state = new RunState(new Map(method.initialShared));
     this.queue = new TaskQueue(logger);
     this.sessions = new SessionRegistry(this.runDir, config, method, this.tokens, logger);
+    const activeRound = () => this.state.active;
+    this.uploads = new UploadAdmission({
+      config,
+      method,
+      plainUpdates: this.protocol.name === 'plain',
+      activeRound,
+      lastClosed: () => this.state.lastClosed,
+      sessions: () => this.sessions.sessions.values(),
+    });
+    this.sessionLimits = new SessionLimits({
+      sessions: this.sessions.sessions,
+      limits: config.limits,
+      activeRound,
+      logger,
+    });
     this.folds = new FoldHistory(this.runDir, method.foldKind, schedule, config.transport.chunkBytes);
     this.transfers = new Transfers(config, this.folds, logger);
     this.transfers.publishGlobal(0, this.state.global);
@@ -325,6 +344,10 @@ export class Coordinator {
         });
         peer.close('client said goodbye');
         return;
+      case 'transferCancel':
+        // Idempotent: the upload's buffer is released and its id may not be used again.
+        session.inbox.abandon(message.body.transferId);
+        return;
       case 'transferManifest':
       case 'tensorChunk':
         return; // handled by the session's inbox inside Peer
@@ -336,6 +359,12 @@ export class Coordinator {
   private async handleJoin(peer: Peer, frame: Frame, join: MessageBody<'join'>): Promise<void> {
     try {
       const admission = await this.sessions.admit(peer, join);
+      if (!admission.resumed) {
+        this.sessionLimits.expire();
+        this.sessionLimits.enforceCap(admission.session);
+      }
+      const session = admission.session;
+      session.inbox.admitWith((manifest) => this.uploads.admit(session, manifest));
       this.lifecycle.cancelDrop(admission.session);
       sendWelcome(peer, frame, admission, {
         runId: this.runId,
@@ -362,7 +391,7 @@ export class Coordinator {
         message: e.message.slice(0, 300),
       });
       peer.sendError(e, { inReplyTo: frame.requestId });
-      if (e.code === 'UNAUTHENTICATED') setTimeout(() => peer.close('join refused'), 50).unref?.();
+      if (e.code === 'UNAUTHENTICATED' || e.code === 'RATE_LIMITED') setTimeout(() => peer.close('join refused'), 50).unref?.();
     }
   }
 

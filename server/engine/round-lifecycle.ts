@@ -289,6 +289,7 @@ export class RoundLifecycle {
       r.dropTimers.delete(session.id);
       if (session.connected || this.p.state.active !== r || r.committed.has(session.id)) return;
       r.dropped.add(session.id);
+      session.inbox.abandonAll(); // its partial upload can no longer count
       this.p.logger.log('info', 'client-dropped', {
         round: r.id,
         session: session.id,

@@ -16,6 +16,7 @@ import type { JoinTokens } from '../join-tokens.ts';
 import type { Logger } from '../logger.ts';
 import type { MethodState } from '../method-state.ts';
 import { assignStableIds } from '../participation/stable-client-id.ts';
+import { sessionTransferBytes } from '../limits/upload-admission.ts';
 import { SignatureGate } from './signatures.ts';
 
 const SESSIONS_FILE = 'sessions.json';
@@ -182,6 +183,9 @@ export class SessionRegistry {
 
   private inboxLimits() {
     // Senders choose their chunk size (up to the protocol's MAX_CHUNK_BYTES); only the transfer size is ours.
-    return { maxTransferBytes: this.config.transport.maxTransferBytes };
+    return {
+      maxTransferBytes: this.config.transport.maxTransferBytes,
+      maxOpenBytes: sessionTransferBytes(this.config),
+    };
   }
 }

@@ -26,7 +26,7 @@ function shapeText(shape: readonly number[]): string {
 }
 
 /** Checks the manifest of an upload before its bytes are decoded (cheap, and the first line of defence). */
-export function checkUpdateManifest(receiver: TransferReceiver, expected: ExpectedUpdate): void {
+export function checkUpdateManifest(receiver: Pick<TransferReceiver, 'manifest'>, expected: ExpectedUpdate): void {
   const specs = receiver.manifest.tensors;
   for (const spec of specs) {
     if (spec.dtype !== DType.FLOAT32 && spec.dtype !== DType.FLOAT16) {
@@ -169,6 +169,12 @@ export function checkUpdateRound(
     );
   }
   if (!r || roundId < r.id) {
+    if (last && last.id === roundId && last.committed.has(sessionId)) {
+      throw new FedpeftError(
+        'ALREADY_COUNTED',
+        `round ${roundId} is closed and this client's update was counted in it; train the next round`,
+      );
+    }
     if (last && last.id === roundId && last.sampled.has(sessionId) && !last.committed.has(sessionId)) {
       throw new FedpeftError(
         'DEADLINE_EXCEEDED',

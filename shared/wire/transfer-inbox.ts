@@ -16,6 +16,12 @@ export interface TransferInboxLimits extends ReceiverLimits {
   maxOpenBytes?: number;
 }
 
+/** Decides, before anything is allocated, whether an announced manifest may open (throws to refuse). */
+export type UploadAdmission = (manifest: TransferManifest) => void;
+
+/** Used transfer ids remembered per session (oldest forgotten first), so the set cannot grow without bound. */
+const MAX_CLOSED_IDS = 1024;
+
 function sameManifest(a: TransferManifest, b: TransferManifest): boolean {
   return (
     a.transferId === b.transferId &&
@@ -43,6 +49,7 @@ export class TransferInbox {
   private readonly closed = new Set<string>();
   private readonly maxOpen: number;
   private readonly maxOpenBytes: number;
+  private admission: UploadAdmission | undefined;
 
   constructor(private readonly limits: TransferInboxLimits = {}) {
     this.maxOpen = limits.maxOpenTransfers ?? 4;
@@ -78,7 +85,8 @@ export class TransferInbox {
       );
     }
     const receiver = new TransferReceiver(manifest, this.limits);
-    const openBytes = [...this.open.values()].reduce((s, r) => s + r.manifest.totalBytes, 0);
+    this.admission?.(manifest);
+    const openBytes = this.openBytes;
     if (openBytes + manifest.totalBytes > this.maxOpenBytes) {
       throw new FedpeftError(
         'TRANSFER_TOO_LARGE',
@@ -137,13 +145,35 @@ export class TransferInbox {
       );
     }
     this.open.delete(transferId);
-    this.closed.add(transferId);
+    this.remember(transferId);
     return receiver;
   }
 
-  /** Drops an open transfer (superseded, failed, or its round closed); its id cannot be reused. */
+  /** Drops an open transfer (superseded, failed, cancelled, or its round closed); its id cannot be reused. */
   abandon(transferId: string): void {
-    if (this.open.delete(transferId)) this.closed.add(transferId);
+    if (this.open.delete(transferId)) this.remember(transferId);
+  }
+
+  /** Drops every open transfer (the session expired, or was dropped from its round). */
+  abandonAll(): void {
+    for (const id of [...this.open.keys()]) this.abandon(id);
+  }
+
+  /** Sets the check every new manifest passes before its transfer opens (the coordinator's admission). */
+  admitWith(admission: UploadAdmission | undefined): void {
+    this.admission = admission;
+  }
+
+  /** Bytes announced by the open transfers. */
+  get openBytes(): number {
+    let sum = 0;
+    for (const r of this.open.values()) sum += r.manifest.totalBytes;
+    return sum;
+  }
+
+  private remember(transferId: string): void {
+    this.closed.add(transferId);
+    if (this.closed.size > MAX_CLOSED_IDS) this.closed.delete(this.closed.values().next().value!);
   }
 
   /**

@@ -75,8 +75,9 @@ async function uploadAndCommit(
   round = 1,
   weight = 1,
 ): Promise<string> {
-  await peer.sendTransfer(tensors, { announce: true, stallMs: 2_000 });
   try {
+    // The manifest is checked at announcement (round, sampling, expected tensors): refused there, or at commit.
+    await peer.sendTransfer(tensors, { announce: true, stallMs: 2_000 });
     await peer.request({
       kind: 'updateCommit',
       body: { roundId: round, transferId: tensors.manifest.transferId, weight, numExamples: weight },
@@ -370,17 +371,19 @@ describe('untrusted input', () => {
     ]);
     expect(maxAbsDiff(s.coordinator.globalState(), want)).toBeLessThan(1e-6);
     const rejected = s.logger.records.filter((r) => r.event === 'update-rejected').map((r) => r.code);
+    // Manifests are checked at announcement: wrong tensors and unsampled clients never reach a commit.
+    const refusedUploads = s.logger.records
+      .filter((r) => r.event === 'protocol-error' && r.direction === 'sent')
+      .map((r) => r.code);
+    expect(refusedUploads).toEqual(expect.arrayContaining(['SHAPE_MISMATCH', 'INVALID_TENSOR', 'NOT_SELECTED']));
     expect(new Set(rejected)).toEqual(
       new Set([
-        'SHAPE_MISMATCH',
-        'INVALID_TENSOR',
         'NON_FINITE',
         'MALFORMED_MESSAGE',
         'STALE_ROUND',
         'FUTURE_ROUND',
         'TRANSFER_UNKNOWN',
         'TRANSFER_INCOMPLETE',
-        'NOT_SELECTED',
       ]),
     );
     expect(s.logger.records.some((r) => r.event === 'join-refused' && r.code === 'SIGNATURE_MISMATCH')).toBe(

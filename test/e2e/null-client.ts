@@ -58,6 +58,8 @@ export interface NullClientOptions {
   chunkBytes?: number;
   /** Delay before uploading (simulated training time). */
   trainMs?: (round: number) => number;
+  /** Awaited before uploading (tests hold a round open until they are done with it). */
+  beforeUpload?: (round: number) => Promise<void>;
   /** Return false to ignore a round (the client stays silent). */
   participate?: (round: number) => boolean;
   /** Called with the ack prefix during an upload (tests cut the connection there). */
@@ -223,6 +225,7 @@ export class NullClient {
       }
       const delay = this.options.trainMs?.(round) ?? 0;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      await this.options.beforeUpload?.(round);
       const t = OutgoingTransfer.fromHostTensors(
         `u-${this.options.name}-r${round}`,
         nullUpdate(global, this.options.index, round),
@@ -243,11 +246,21 @@ export class NullClient {
     t: OutgoingTransfer,
     resumeFrom: ChunkAck | undefined,
   ): Promise<void> {
-    await peer.sendTransfer(t, {
-      announce: resumeFrom === undefined,
-      ...(resumeFrom ? { resumeFrom } : {}),
-      onProgress: (n, total) => this.options.onUploadProgress?.(this, round, n, total),
-    });
+    try {
+      await peer.sendTransfer(t, {
+        announce: resumeFrom === undefined,
+        ...(resumeFrom ? { resumeFrom } : {}),
+        onProgress: (n, total) => this.options.onUploadProgress?.(this, round, n, total),
+      });
+    } catch (err) {
+      // The coordinator refuses an upload at its manifest (round over, not sampled, wrong tensors).
+      const code = (err as { code?: string }).code;
+      if (code && code !== 'CONNECTION_CLOSED') {
+        this.errors.push(code);
+        return;
+      }
+      throw err;
+    }
     try {
       const reply = await peer.request({
         kind: 'updateCommit',
