@@ -12,7 +12,8 @@ import type { Override } from '../../simulations/scenario-overrides.ts';
 import { simulate } from '../../simulations/simulate.ts';
 import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
 import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts';
-import { progressBar, withInterrupt } from './pretrain.ts';
+import { progressBar } from '../progress-bar.ts';
+import { withInterrupt } from './pretrain.ts';
 import type { CliCommand } from './registry.ts';
 
 interface SimulateFlags {
@@ -114,10 +115,7 @@ export const simulateCommand: CliCommand = {
         'run a simulated federation from a scenario (coordinator + client workers) and write a report',
       )
       .argument('[scenario]', 'scenario YAML file (or a preset name)')
-      .option(
-        '--preset <name>',
-        `a shipped scenario: ${listPresets().join(', ')}`,
-      )
+      .option('--preset <name>', `a shipped scenario: ${listPresets().join(', ')}`)
       .option('--compare <methods>', 'run once per method and write a comparison report, e.g. pica,lora,cla')
       .option(
         '--set <key=value>',
