@@ -34,9 +34,10 @@ export function flagOverrides(flags: SimulateFlags): Array<string | Override> {
         'INVALID_FLAG',
         `--transport must be sockets or in-process, got '${flags.transport}'`,
       );
-    out.push(`transport=${flags.transport}`);
+    out.push({ path: ['transport'], value: flags.transport, source: `--transport ${flags.transport}` });
   }
-  if (flags.out !== undefined) out.push({ path: ['output', 'dir'], value: flags.out });
+  if (flags.out !== undefined)
+    out.push({ path: ['output', 'dir'], value: flags.out, source: `--out ${flags.out}` });
   if (flags.compare !== undefined) {
     const methods = flags.compare
       .split(',')
@@ -44,7 +45,7 @@ export function flagOverrides(flags: SimulateFlags): Array<string | Override> {
       .filter((m) => m !== '');
     if (methods.length === 0)
       throw new FedpeftError('INVALID_FLAG', '--compare needs methods, e.g. --compare pica,lora');
-    out.push({ path: ['compare', 'methods'], value: methods });
+    out.push({ path: ['compare', 'methods'], value: methods, source: `--compare ${flags.compare}` });
   }
   return out;
 }
