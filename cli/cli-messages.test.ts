@@ -3,6 +3,9 @@
  * and that each error names the flag it comes from (issue 20, "CLI noise and rough edges").
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { METHODS_TABLE_COLUMNS } from './commands/methods.ts';
@@ -18,7 +21,55 @@ function fedpeft(args: string[], env: Record<string, string> = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A loopback port nothing listens on (bound, then closed again). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 describe('fedpeft CLI messages', () => {
+  it('join to a port with no coordinator says where it tried and how to stop, then exits 2 after --give-up-after', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const r = fedpeft([
+      'join',
+      '--server',
+      url,
+      '--token',
+      'token-0123456789abcdef',
+      '--data',
+      'moby-dick',
+      '--state-dir',
+      mkdtempSync(join(tmpdir(), 'fedpeft-join-')),
+      '--give-up-after',
+      '1',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot reach the coordinator at ${url}`);
+    expect(r.stderr).toMatch(/Ctrl-C to stop/);
+    expect(r.stderr).toMatch(
+      new RegExp(`fedpeft: the coordinator at ${url} was unreachable .*--give-up-after 1`),
+    );
+  });
+
+  it('--give-up-after must be a positive number of seconds', () => {
+    const r = fedpeft([
+      'join',
+      '--server',
+      'http://127.0.0.1:1',
+      '--token',
+      'token-0123456789abcdef',
+      '--data',
+      'moby-dick',
+      '--give-up-after',
+      'soon',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--give-up-after must be a positive number of seconds, got 'soon'/);
+  });
+
   it('a bad --set value exits 2 naming the --set and the key, not the preset file', () => {
     const r = fedpeft(['simulate', '--preset', 'quickstart', '--set', 'training.rounds=six']);
     expect(r.code).toBe(2);
