@@ -90,8 +90,24 @@ describe('fedpeft CLI messages', () => {
       );
     expect(widest(narrow.stdout)).toBeLessThanOrEqual(METHODS_TABLE_COLUMNS);
     expect(narrow.stdout).toMatch(/│ pica /);
+    // Nothing but the table: no backend probe noise (Dawn's WebGPU warnings) outside `doctor`.
+    expect(narrow.stderr).toBe('');
     const wide = fedpeft(['methods', '--model', 'test-gpt', '--wide']);
     expect(wide.code).toBe(0);
     expect(wide.stdout).toMatch(/layers\.\*\.attn\.q\.U \[32x16\] x2/);
+  });
+
+  it('WebGPU is probed (and Dawn may warn) only under doctor; other commands never load it', () => {
+    const doctor = fedpeft(['doctor']);
+    expect(doctor.code).toBe(0);
+    expect(doctor.stdout).toMatch(/webgpu/);
+    const dawnWarning = /artificially reduced/;
+    if (/webgpu +available/.test(doctor.stdout) && dawnWarning.test(doctor.stderr)) {
+      // Where Dawn does warn, doctor says where the lines come from.
+      expect(doctor.stdout).toMatch(/come from probing WebGPU/);
+    }
+    const bad = fedpeft(['simulate', '--preset', 'quickstart', '--set', 'seed=x']);
+    expect(bad.stderr).not.toMatch(dawnWarning);
+    expect(bad.stderr.trim().split('\n')[0]).toBe('fedpeft: invalid scenario:');
   });
 });
