@@ -186,6 +186,7 @@ export class ClientRuntime {
   async run(): Promise<ClientRunOutcome> {
     await this.restore();
     let failures = 0;
+    let unreachableSince = Date.now();
     while (!this.stopped && !this.runComplete && !this.fatal) {
       let link: FrameLink;
       try {
@@ -199,18 +200,31 @@ export class ClientRuntime {
             `gave up after ${failures} failed connection attempts to ${this.options.connector.label}: ${(err as Error).message}`,
           );
         }
-        const delay = this.backoff.next();
+        const unreachableMs = Date.now() - unreachableSince;
+        if (unreachableMs >= (this.options.giveUpAfterMs ?? Infinity)) {
+          throw new FedpeftError(
+            'COORDINATOR_UNREACHABLE',
+            `the coordinator at ${this.options.connector.label} was unreachable for ${Math.round(unreachableMs / 1000)} s ` +
+              `(${failures} attempts; last: ${(err as Error).message}); giving up`,
+          );
+        }
+        // Never wait past the give-up time: the last attempt is made at it, not a backoff later.
+        const delay = Math.min(
+          this.backoff.next(),
+          Math.max(0, unreachableSince + (this.options.giveUpAfterMs ?? Infinity) - Date.now()),
+        );
         this.logger.log('warn', 'connect-failed', {
           server: this.options.connector.label,
           attempt: failures,
           retryInMs: delay,
           message: (err as Error).message,
         });
-        await sleep(delay);
+        await this.pauseUnlessStopped(delay);
         continue;
       }
       failures = 0;
       await this.session(link);
+      unreachableSince = Date.now();
     }
     await this.roundTask?.promise;
     await this.persistChain;
@@ -232,6 +246,23 @@ export class ClientRuntime {
       peer.close(reason);
     }
     this.cancelWaiting();
+    for (const wake of [...this.stopWakers]) wake();
+  }
+
+  private readonly stopWakers = new Set<() => void>();
+
+  /** A reconnect wait that `stop()` ends at once (Ctrl-C must not sit out a 30 s backoff). */
+  private pauseUnlessStopped(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.stopWakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.stopWakers.add(done);
+    });
   }
 
   /** Frees the trainer's tensors (after `run` settled). */
@@ -303,7 +334,7 @@ export class ClientRuntime {
     if (this.runComplete || this.stopped || this.fatal) return;
     const delay = this.backoff.next();
     this.logger.log('warn', 'disconnected', { reason, retryInMs: delay });
-    await sleep(delay);
+    await this.pauseUnlessStopped(delay);
   }
 
   private capabilities(): MessageInput<'join'>['capabilities'] {
@@ -392,7 +423,7 @@ export class ClientRuntime {
     }
     const delay = this.backoff.next();
     this.logger.log('warn', 'join-failed', { code, message, retryInMs: delay });
-    await sleep(delay);
+    await this.pauseUnlessStopped(delay);
   }
 
   private forgetSession(): void {

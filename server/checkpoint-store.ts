@@ -46,7 +46,7 @@ export interface CheckpointState {
   linkSchedule: { roundsPerLink: number } | null;
   strategy: { name: string; values: Record<string, number>; depth: number; names: string[] };
   sessions: SessionRecord[];
-  /** Reference signature (first accepted client's), as numbers. */
+  /** The run's signature reference (the coordinator's own, or the first accepted client's), as numbers. */
   signatureReference: number[] | null;
   /** Coordinator randomness is derived from (seed, round) and crypto; the seed is the whole RNG state. */
   rng: { seed: number };

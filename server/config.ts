@@ -126,8 +126,12 @@ export const coordinatorConfigSchema = strictObject({
     adminToken: z.string().min(16).optional(),
   }).prefault({}),
   signatures: strictObject({
-    /** Reference for derived-state signatures: the first accepted client's, or the coordinator's own. */
-    reference: z.enum(['first-client', 'coordinator']).default('first-client'),
+    /**
+     * Reference for derived-state signatures: the coordinator's own, computed from its copy of the base it
+     * serves (default); or, as an explicit opt-in for a coordinator that cannot hold the base, the first
+     * accepted client's — whoever joins first then decides who else is admitted (docs/protocol.md).
+     */
+    reference: z.enum(['first-client', 'coordinator']).default('coordinator'),
     /** Largest max-abs difference accepted (relative to the reference's max-abs value). */
     tolerance: z.number().nonnegative().default(1e-3),
   }).prefault({}),

@@ -71,6 +71,11 @@ export interface DescribeMethodOptions {
    * derived signature come from them, so the coordinator must see the same base its clients train on.
    */
   base?: RunBaseWeights;
+  /**
+   * The base's weights when the coordinator does not serve the base (the fleet runner's clients load the same
+   * checkpoint themselves): the derived state and signature come from them. Ignored when `base` is given.
+   */
+  baseWeights?: HostTensorMap;
 }
 
 export interface RunBaseWeights {
@@ -88,7 +93,16 @@ export interface RunBaseWeights {
 function runBaseModel(options: DescribeMethodOptions): ZooModel {
   const model = createModel(options.model, { seed: options.seed, ...options.modelConfig });
   const base = options.base;
-  if (!base) return model;
+  if (!base) {
+    if (!options.baseWeights) return model;
+    try {
+      assignParameters(model, options.baseWeights, 'the base weights');
+      return model;
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  }
   try {
     const actual = base.config as Record<string, unknown>;
     const differing = Object.entries(model.config as Record<string, unknown>).filter(

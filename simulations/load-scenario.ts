@@ -7,10 +7,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
-import { formatZodError } from '../shared/config/format-error.ts';
+import { issueLines } from '../shared/config/format-error.ts';
 import { FedpeftError } from '../shared/errors.ts';
 import { scenarioSchema, type Scenario } from './scenario.ts';
-import { applyOverrides, type Override } from './scenario-overrides.ts';
+import { applyOverrides, parseOverride, type Override } from './scenario-overrides.ts';
 
 export const PRESETS_DIR = fileURLToPath(new URL('./scenarios/', import.meta.url));
 
@@ -65,12 +65,26 @@ export function parseScenarioYaml(text: string, source: string): unknown {
   return doc.toJS() ?? {};
 }
 
-/** Validate an already-parsed scenario object (after overrides). */
-export function validateScenario(raw: unknown, source: string): Scenario {
+/**
+ * Validate an already-parsed scenario object (after overrides). A problem at a field an override set (or
+ * below it) is reported against that override's flag (`--set training.rounds=six: training.rounds: ...`),
+ * not against the file, which never said it; the last override of a field wins, as when applying them.
+ */
+export function validateScenario(
+  raw: unknown,
+  source: string,
+  overrides: readonly Override[] = [],
+): Scenario {
   const result = scenarioSchema.safeParse(raw);
-  if (!result.success)
-    throw new FedpeftError('INVALID_SCENARIO', `invalid scenario:\n${formatZodError(result.error, source)}`);
-  return result.data;
+  if (result.success) return result.data;
+  const lines = result.error.issues.flatMap(issueLines).map(([path, message]) => {
+    const segments = path.split('.');
+    const setBy = [...overrides]
+      .reverse()
+      .find((o) => o.path.length <= segments.length && o.path.every((p, i) => p === segments[i]));
+    return `  ${setBy ? (setBy.source ?? `--set ${setBy.path.join('.')}`) : source}: ${path}: ${message}`;
+  });
+  throw new FedpeftError('INVALID_SCENARIO', `invalid scenario:\n${lines.join('\n')}`);
 }
 
 export function loadScenario(
@@ -84,7 +98,8 @@ export function loadScenario(
   } catch (err) {
     throw new FedpeftError('UNKNOWN_SCENARIO', `cannot read scenario ${file}: ${(err as Error).message}`);
   }
-  const raw = applyOverrides(parseScenarioYaml(text, file), overrides);
-  const scenario = validateScenario(raw, file);
+  const parsed = overrides.map((o) => (typeof o === 'string' ? parseOverride(o) : o));
+  const raw = applyOverrides(parseScenarioYaml(text, file), parsed);
+  const scenario = validateScenario(raw, file, parsed);
   return { scenario, source: file, ...(preset ? { preset } : {}) };
 }

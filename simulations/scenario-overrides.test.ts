@@ -4,7 +4,7 @@ import { applyOverrides, parseOverride } from './scenario-overrides.ts';
 
 describe('parseOverride', () => {
   it('reads the value as YAML', () => {
-    expect(parseOverride('a.b=3')).toEqual({ path: ['a', 'b'], value: 3 });
+    expect(parseOverride('a.b=3')).toEqual({ path: ['a', 'b'], value: 3, source: '--set a.b=3' });
     expect(parseOverride('a=true').value).toBe(true);
     expect(parseOverride('a=[x, y]').value).toEqual(['x', 'y']);
     expect(parseOverride('a={r: 4}').value).toEqual({ r: 4 });

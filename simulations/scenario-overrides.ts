@@ -10,20 +10,21 @@ import { FedpeftError } from '../shared/errors.ts';
 export interface Override {
   path: string[];
   value: unknown;
+  /** The flag it came from, as the user typed it (`--set training.rounds=six`, `--out runs/x`): errors name it. */
+  source?: string;
 }
 
 const FORM = 'use --set <dotted.path>=<value>, e.g. --set training.rounds=3 or --set method.name=lora';
 
 export function parseOverride(text: string): Override {
   const eq = text.indexOf('=');
-  if (eq <= 0)
-    throw new FedpeftError('INVALID_OVERRIDE', `invalid override ${JSON.stringify(text)}: ${FORM}`);
+  if (eq <= 0) throw new FedpeftError('INVALID_OVERRIDE', `invalid --set ${JSON.stringify(text)}: ${FORM}`);
   const key = text.slice(0, eq).trim();
   const path = key.split('.');
   if (path.some((p) => p === ''))
     throw new FedpeftError(
       'INVALID_OVERRIDE',
-      `invalid override ${JSON.stringify(text)}: empty path segment; ${FORM}`,
+      `invalid --set ${JSON.stringify(text)}: empty path segment; ${FORM}`,
     );
   const raw = text.slice(eq + 1);
   let value: unknown;
@@ -33,10 +34,10 @@ export function parseOverride(text: string): Override {
   } catch (err) {
     throw new FedpeftError(
       'INVALID_OVERRIDE',
-      `invalid override ${JSON.stringify(text)}: the value is not valid YAML (${(err as Error).message.split('\n')[0]})`,
+      `invalid --set ${JSON.stringify(text)}: the value is not valid YAML (${(err as Error).message.split('\n')[0]})`,
     );
   }
-  return { path, value };
+  return { path, value, source: `--set ${text}` };
 }
 
 function isBlock(v: unknown): v is Record<string, unknown> | unknown[] {
@@ -49,33 +50,44 @@ export function applyOverrides(raw: unknown, overrides: readonly (string | Overr
   if (!isBlock(root) || Array.isArray(root))
     throw new FedpeftError('INVALID_SCENARIO', 'a scenario must be a YAML mapping (key: value lines)');
   for (const item of overrides) {
-    const { path, value } = typeof item === 'string' ? parseOverride(item) : item;
-    let node: Record<string, unknown> | unknown[] = root;
-    for (const [i, segment] of path.entries()) {
-      const key: string | number = Array.isArray(node) ? indexOf(segment, path) : segment;
-      const last = i === path.length - 1;
-      const container = node as Record<string | number, unknown>;
-      if (last) {
-        container[key] = value;
-        break;
-      }
-      const next: unknown = container[key];
-      if (next === undefined || next === null) {
-        // A numeric next segment (`classes.0.speed`) means the missing block is a list.
-        const fresh: Record<string, unknown> | unknown[] = /^\d+$/.test(path[i + 1] as string) ? [] : {};
-        container[key] = fresh;
-        node = fresh;
-      } else if (isBlock(next)) {
-        node = next;
-      } else {
-        throw new FedpeftError(
-          'INVALID_OVERRIDE',
-          `cannot set ${path.join('.')}: ${path.slice(0, i + 1).join('.')} is ${JSON.stringify(next)}, not a block`,
-        );
-      }
+    const override = typeof item === 'string' ? parseOverride(item) : item;
+    try {
+      setAt(root, override.path, override.value);
+    } catch (err) {
+      // Name the flag the override came from: the error is in what the user typed there.
+      if (override.source && err instanceof FedpeftError)
+        throw new FedpeftError(err.code, `${override.source}: ${err.message}`);
+      throw err;
     }
   }
   return root;
+}
+
+function setAt(root: Record<string, unknown>, path: string[], value: unknown): void {
+  let node: Record<string, unknown> | unknown[] = root;
+  for (const [i, segment] of path.entries()) {
+    const key: string | number = Array.isArray(node) ? indexOf(segment, path) : segment;
+    const last = i === path.length - 1;
+    const container = node as Record<string | number, unknown>;
+    if (last) {
+      container[key] = value;
+      break;
+    }
+    const next: unknown = container[key];
+    if (next === undefined || next === null) {
+      // A numeric next segment (`classes.0.speed`) means the missing block is a list.
+      const fresh: Record<string, unknown> | unknown[] = /^\d+$/.test(path[i + 1] as string) ? [] : {};
+      container[key] = fresh;
+      node = fresh;
+    } else if (isBlock(next)) {
+      node = next;
+    } else {
+      throw new FedpeftError(
+        'INVALID_OVERRIDE',
+        `cannot set ${path.join('.')}: ${path.slice(0, i + 1).join('.')} is ${JSON.stringify(next)}, not a block`,
+      );
+    }
+  }
 }
 
 function indexOf(segment: string, path: string[]): number {

@@ -13,6 +13,12 @@ function formatReport(r: BackendReport): string {
     lines.push(`  ${mark} ${c.name.padEnd(14)} ${c.available ? 'available  ' : 'unavailable'}  ${c.reason}`);
   }
   lines.push('', `Chosen: ${r.chosen}${r.forced ? ' (forced by --backend / FEDPEFT_BACKEND)' : ''}`);
+  const webgpu = r.candidates.find((c) => c.name === 'webgpu');
+  if (r.platform === 'node' && webgpu?.available)
+    lines.push(
+      "Dawn's 'Warning: ... artificially reduced ...' lines on stderr come from probing WebGPU (native code,",
+      'harmless); only doctor and --backend webgpu probe it.',
+    );
   if (r.wasmSimd !== null)
     lines.push(`wasm SIMD: ${r.wasmSimd ? 'yes' : 'no'}, wasm threads: ${r.wasmThreads ? 'yes' : 'no'}`);
   return lines.join('\n');

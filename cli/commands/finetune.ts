@@ -21,7 +21,8 @@ import { losaScheduleForSteps, type LosaFinetuneReport } from '../../shared/pret
 import { selectFinetuneTexts } from '../../shared/pretrain/finetune-data.ts';
 import { ensurePretrainedBase } from '../../shared/model-cache/base-cache.node.ts';
 import { UserError } from '../errors.ts';
-import { numberFlag, progressBar } from './pretrain.ts';
+import { progressBar } from '../progress-bar.ts';
+import { numberFlag } from './pretrain.ts';
 import type { CliCommand } from './registry.ts';
 
 interface FinetuneFlags {

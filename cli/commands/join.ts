@@ -20,6 +20,12 @@ import { jsonLineLogger } from '../../server/logger.ts';
 import { UserError } from '../errors.ts';
 import type { CliCommand } from './registry.ts';
 import { parseTraitFlags, type TraitFlags } from './join-traits.ts';
+import {
+  DEFAULT_GIVE_UP_AFTER_S,
+  parseGiveUpAfter,
+  unreachableError,
+  withUnreachableNotice,
+} from './join-unreachable.ts';
 
 interface JoinFlags extends TraitFlags {
   server: string;
@@ -33,6 +39,7 @@ interface JoinFlags extends TraitFlags {
   maxRank?: string;
   float16?: boolean;
   verbose?: boolean;
+  giveUpAfter: string;
 }
 
 function slug(text: string): string {
@@ -109,6 +116,11 @@ export const joinCommand: CliCommand = {
       .option('--battery <level>', 'eligibility trait: battery level in [0, 1] (leave out on mains power)')
       .option('--charging', 'eligibility trait: the device is charging')
       .option('--unmetered', 'eligibility trait: the device is on an unmetered network')
+      .option(
+        '--give-up-after <s>',
+        'exit (code 2) once the coordinator has been unreachable this many seconds',
+        String(DEFAULT_GIVE_UP_AFTER_S),
+      )
       .option('--verbose', 'also print debug lines')
       .addHelpText(
         'after',
@@ -128,6 +140,7 @@ export const joinCommand: CliCommand = {
         const maxRank = flags.maxRank === undefined ? 0 : Number(flags.maxRank);
         if (flags.maxRank !== undefined && (!Number.isInteger(maxRank) || maxRank < 1 || maxRank > 4096))
           throw new UserError(`--max-rank must be an integer in 1..4096, got '${flags.maxRank}'`);
+        const giveUpAfterS = parseGiveUpAfter(flags.giveUpAfter);
         const traits = parseTraitFlags(flags);
         const run = parseRunConfig(flags.runConfig);
         const name = flags.name ?? hostname();
@@ -135,13 +148,18 @@ export const joinCommand: CliCommand = {
         const connector = socketIoConnector(flags.server);
         const documents = resolveDataSpec(spec);
         const backend = await selectBackend({ force: cmd.optsWithGlobals<{ backend?: string }>().backend });
-        const logger = jsonLineLogger((line) => process.stdout.write(line), flags.verbose ? 'debug' : 'info');
+        const logger = withUnreachableNotice(
+          jsonLineLogger((line) => process.stdout.write(line), flags.verbose ? 'debug' : 'info'),
+          flags.server,
+          giveUpAfterS,
+        );
         logger.log('info', 'client-starting', {
           backend: backend.chosen,
           data: formatDataSpec(spec),
           documents: documents.length,
           stateDir,
           server: flags.server,
+          giveUpAfterS,
         });
         const runtime = new ClientRuntime({
           connector,
@@ -153,6 +171,7 @@ export const joinCommand: CliCommand = {
           float16Uploads: flags.float16 ?? false,
           ...(maxRank > 0 ? { maxRank } : {}),
           traits,
+          giveUpAfterMs: giveUpAfterS * 1000,
           createTrainer: async (r) => {
             // A run on a distributed base trains on exactly its bytes: a matching --base or a verified download.
             const baseCheckpoint = r.base
@@ -179,7 +198,9 @@ export const joinCommand: CliCommand = {
         process.once('SIGINT', interrupt);
         process.once('SIGTERM', interrupt);
         try {
-          const outcome = await runtime.run();
+          const outcome = await runtime.run().catch((err: unknown) => {
+            throw unreachableError(err, flags.server, giveUpAfterS);
+          });
           logger.log('info', 'client-finished', {
             runComplete: outcome.runComplete,
             committedRounds: outcome.committedRounds,

@@ -3,7 +3,8 @@ import { tf } from '../../shared/tensor/tf.ts';
 import { useBackend } from '../../shared/tensor/backend.ts';
 import { createModel } from '../../shared/model/zoo.ts';
 import { attachAdapter, listAdapterMethods } from '../../shared/adapters/index.ts';
-import { describeMethods, formatMethodsTable } from './methods.ts';
+import { MODEL_NAMES } from '../../shared/model/zoo.ts';
+import { describeMethods, formatMethodsTable, METHODS_TABLE_COLUMNS } from './methods.ts';
 
 describe('fedpeft methods', () => {
   beforeAll(async () => {
@@ -22,7 +23,30 @@ describe('fedpeft methods', () => {
     expect(by.get('pica')!.sharedParams).toBe(4 * 16 * 32 + 16 * 128);
     expect(by.get('pica')!.derived.length).toBe(10);
     expect(by.get('fedsa-lora')!.private.length).toBe(4);
-    expect(formatMethodsTable('test-gpt', reports)).toMatch(/role\.up\.B \[16x128\] \(nested-prefix-mean\)/);
+    expect(formatMethodsTable('test-gpt', reports, { wide: true })).toMatch(
+      /role\.up\.B \[16x128\] \(nested-prefix-mean\)/,
+    );
+  });
+
+  const widest = (text: string) => Math.max(...text.split('\n').map((l) => [...l].length));
+
+  it(`fits ${METHODS_TABLE_COLUMNS} columns by default on every model, one row per method; --wide lists tensors`, () => {
+    for (const model of MODEL_NAMES) {
+      const reports = describeMethods(model);
+      const table = formatMethodsTable(model, reports);
+      expect(widest(table), model).toBeLessThanOrEqual(METHODS_TABLE_COLUMNS);
+      for (const r of reports) expect(table).toContain(`│ ${r.method} `);
+      expect(table).toContain('--wide');
+    }
+    const reports = describeMethods('tiny-gpt');
+    const narrow = formatMethodsTable('tiny-gpt', reports);
+    const wide = formatMethodsTable('tiny-gpt', reports, { wide: true });
+    // The wide table is the one that names tensors, and it needs more than the default width to do so.
+    expect(narrow).not.toContain('layers.*');
+    expect(wide).toContain('layers.*.attn.q.B [8x96] x2 (weighted-mean)');
+    expect(widest(wide)).toBeGreaterThan(METHODS_TABLE_COLUMNS);
+    // The default table still carries the numbers: PiCa's 10 derived projectors and its aggregation rule.
+    expect(narrow).toMatch(/│ pica +│ [\d,]+ +│ [\d.]+ KiB +│ 5 +│ nested-prefix-mean +│ - +│ 10 /);
   });
 
   it('reports methods that cannot attach to a model instead of failing', () => {

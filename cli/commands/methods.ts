@@ -83,7 +83,46 @@ function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
-export function formatMethodsTable(modelName: string, reports: MethodReport[]): string {
+/** The default table fits a terminal this wide; `--wide` lists every tensor (and is as wide as it needs). */
+export const METHODS_TABLE_COLUMNS = 100;
+
+/** Column widths (content + padding) of the default table; with 8 borders the total is METHODS_TABLE_COLUMNS. */
+const NARROW_WIDTHS = [13, 11, 12, 8, 24, 9, 15];
+
+function countOf(tensors: readonly unknown[]): string {
+  return tensors.length === 0 ? '-' : String(tensors.length);
+}
+
+/** One line per method: counts instead of tensor names, the distinct aggregation rules. */
+function narrowTable(reports: MethodReport[]): string {
+  const table = new Table({
+    head: ['method', 'trainable', 'sent/round', 'shared', 'aggregation', 'private', 'derived'],
+    colWidths: NARROW_WIDTHS,
+    wordWrap: true,
+    style: { head: [], border: [] },
+  });
+  for (const r of reports) {
+    const s = r.summary;
+    if (!s) {
+      table.push([r.method, { colSpan: 6, content: `cannot attach with defaults: ${r.error ?? '?'}` }]);
+      continue;
+    }
+    const rules = [...new Set(s.shared.map((t) => t.aggregation))];
+    table.push([
+      r.method,
+      s.trainableParams.toLocaleString('en-US'),
+      formatBytes(s.bytesPerRound),
+      countOf(s.shared),
+      rules.join(', ') || '-',
+      countOf(s.private),
+      countOf(s.derived),
+    ]);
+  }
+  return table.toString();
+}
+
+/** Every tensor group with its shape (and, for shared tensors, its aggregation rule). */
+function wideTable(reports: MethodReport[]): string {
   const table = new Table({
     head: ['method', 'trainable', 'sent / round', 'shared (aggregation)', 'private', 'derived'],
     style: { head: [], border: [] },
@@ -104,7 +143,24 @@ export function formatMethodsTable(modelName: string, reports: MethodReport[]): 
       groupTensors(s.derived),
     ]);
   }
-  return `Adapter methods on ${modelName} (default configs, float32 upload per round):\n${table.toString()}`;
+  return table.toString();
+}
+
+/**
+ * The methods table: by default one line per method within METHODS_TABLE_COLUMNS (tensor counts), with
+ * `wide` every tensor group by name and shape.
+ */
+export function formatMethodsTable(
+  modelName: string,
+  reports: MethodReport[],
+  options: { wide?: boolean } = {},
+): string {
+  const head = `Adapter methods on ${modelName} (default configs, float32 upload per round):`;
+  if (options.wide) return `${head}\n${wideTable(reports)}`;
+  return (
+    `${head}\n${narrowTable(reports)}\n` +
+    'Counts are tensors; --wide lists each tensor with its shape, --json gives everything.'
+  );
 }
 
 export const methodsCommand: CliCommand = {
@@ -116,9 +172,13 @@ export const methodsCommand: CliCommand = {
         'list adapter methods with trainable parameters, bytes sent per round and shared/private/derived tensors',
       )
       .option('--model <name>', `model to measure on (${MODEL_NAMES.join(', ')})`, 'tiny-gpt')
+      .option('--wide', `list every tensor with its shape (wider than ${METHODS_TABLE_COLUMNS} columns)`)
       .option('--json', 'print JSON instead of a table')
-      .addHelpText('after', '\nExamples:\n  fedpeft methods\n  fedpeft methods --model small-gpt --json')
-      .action(async (opts: { model: string; json?: boolean }, cmd: Command) => {
+      .addHelpText(
+        'after',
+        '\nExamples:\n  fedpeft methods\n  fedpeft methods --wide\n  fedpeft methods --model small-gpt --json',
+      )
+      .action(async (opts: { model: string; json?: boolean; wide?: boolean }, cmd: Command) => {
         // Counting needs no speed: cpu unless a backend is forced (PiCa's SVD runs at attach either way).
         const backend = cmd.optsWithGlobals<{ backend?: string }>().backend;
         await selectBackend({ force: backend ?? 'cpu' });
@@ -126,7 +186,7 @@ export const methodsCommand: CliCommand = {
         process.stdout.write(
           opts.json
             ? `${JSON.stringify({ model: opts.model, methods: reports }, null, 2)}\n`
-            : `${formatMethodsTable(opts.model, reports)}\n`,
+            : `${formatMethodsTable(opts.model, reports, { wide: opts.wide ?? false })}\n`,
         );
       });
   },

@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { progressBar, type ProgressBar } from '../progress-bar.ts';
 import { selectBackend } from '../../shared/tensor/backend.ts';
 import { GPT_SIZES, type GptSizeName } from '../../shared/model/zoo.ts';
 import { loadCheckpoint } from '../../shared/model/checkpoint.ts';
@@ -46,24 +46,6 @@ export function numberFlag(name: string, value: string | undefined, integer = fa
   if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)))
     throw new UserError(`--${name} must be ${integer ? 'a whole number' : 'a number'}, got '${value}'`);
   return n;
-}
-
-/** A progress bar on stderr whose lines (`log`) print above it; silent bars are skipped when not a TTY. */
-export function progressBar(format: string): {
-  bar: cliProgress.SingleBar;
-  log(line: string): void;
-  stop(): void;
-} {
-  const multi = new cliProgress.MultiBar(
-    { format, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5 },
-    cliProgress.Presets.shades_classic,
-  );
-  const bar = multi.create(1000, 0);
-  return {
-    bar,
-    log: (line) => (process.stderr.isTTY ? multi.log(`${line}\n`) : process.stderr.write(`${line}\n`)),
-    stop: () => multi.stop(),
-  };
 }
 
 /** Runs `work` with Ctrl-C turned into an abort signal (the run checkpoints, then returns). */
@@ -122,7 +104,7 @@ function configFromFlags(flags: PretrainFlags): PretrainConfigInput {
   return input;
 }
 
-function trainingEvents(ui: ReturnType<typeof progressBar>): PretrainEvents {
+function trainingEvents(ui: ProgressBar): PretrainEvents {
   return {
     onStart: (s) =>
       ui.log(

@@ -12,7 +12,8 @@ import type { Override } from '../../simulations/scenario-overrides.ts';
 import { simulate } from '../../simulations/simulate.ts';
 import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
 import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts';
-import { progressBar, withInterrupt } from './pretrain.ts';
+import { progressBar } from '../progress-bar.ts';
+import { withInterrupt } from './pretrain.ts';
 import type { CliCommand } from './registry.ts';
 
 interface SimulateFlags {
@@ -33,9 +34,10 @@ export function flagOverrides(flags: SimulateFlags): Array<string | Override> {
         'INVALID_FLAG',
         `--transport must be sockets or in-process, got '${flags.transport}'`,
       );
-    out.push(`transport=${flags.transport}`);
+    out.push({ path: ['transport'], value: flags.transport, source: `--transport ${flags.transport}` });
   }
-  if (flags.out !== undefined) out.push({ path: ['output', 'dir'], value: flags.out });
+  if (flags.out !== undefined)
+    out.push({ path: ['output', 'dir'], value: flags.out, source: `--out ${flags.out}` });
   if (flags.compare !== undefined) {
     const methods = flags.compare
       .split(',')
@@ -43,7 +45,7 @@ export function flagOverrides(flags: SimulateFlags): Array<string | Override> {
       .filter((m) => m !== '');
     if (methods.length === 0)
       throw new FedpeftError('INVALID_FLAG', '--compare needs methods, e.g. --compare pica,lora');
-    out.push({ path: ['compare', 'methods'], value: methods });
+    out.push({ path: ['compare', 'methods'], value: methods, source: `--compare ${flags.compare}` });
   }
   return out;
 }
@@ -114,10 +116,7 @@ export const simulateCommand: CliCommand = {
         'run a simulated federation from a scenario (coordinator + client workers) and write a report',
       )
       .argument('[scenario]', 'scenario YAML file (or a preset name)')
-      .option(
-        '--preset <name>',
-        `a shipped scenario: ${listPresets().join(', ')}`,
-      )
+      .option('--preset <name>', `a shipped scenario: ${listPresets().join(', ')}`)
       .option('--compare <methods>', 'run once per method and write a comparison report, e.g. pica,lora,cla')
       .option(
         '--set <key=value>',

@@ -48,6 +48,11 @@ export interface ClientRuntimeOptions {
   backoff?: BackoffConfigInput;
   /** Consecutive failed connection attempts before giving up. Default: never give up. */
   maxConnectAttempts?: number;
+  /**
+   * Give up (`COORDINATOR_UNREACHABLE`) once every connection attempt has failed for this long since the last
+   * successful connection (or the start). Default: never give up.
+   */
+  giveUpAfterMs?: number;
   /** Upload shared tensors as float16 (half the bytes, ~3 significant digits). Default false. */
   float16Uploads?: boolean;
   /** Upload progress after every ack (contiguous chunks acknowledged, total). */

@@ -1,6 +1,7 @@
 /**
  * Derived-state signatures (docs/protocol.md, "Signatures"): a Join proves the client's derived state (PiCa's
- * projectors, ...) matches the run's reference — the coordinator's own, or the first accepted client's.
+ * projectors, ...) matches the run's reference — the coordinator's own (default), or with the opt-in
+ * `first-client` the first accepted client's.
  */
 import { FedpeftError } from '../../shared/errors.ts';
 import type { MessageBody } from '../../shared/wire/messages.ts';

@@ -220,6 +220,8 @@ export class ScenarioFleetRunner implements FleetRunner {
       method: scenario.method.name,
       methodConfig: scenario.method.config,
       seed: scenario.seed,
+      // The coordinator's signature reference comes from the same base the clients train on.
+      ...(baseWeights ? { baseWeights } : {}),
     });
     const roundsPerLink = scenario.method.roundsPerLink;
     const evaluator = FederationEvaluator.create({
