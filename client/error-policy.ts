@@ -32,6 +32,7 @@ const ACTIONS: Readonly<Record<string, ErrorAction>> = {
   RATE_LIMITED: 'retry',
   SHUTTING_DOWN: 'retry',
   INTERNAL: 'retry',
+  STORAGE_UNAVAILABLE: 'retry',
   REQUEST_TIMEOUT: 'retry',
   CONNECTION_CLOSED: 'retry',
   MALFORMED_MESSAGE: 'drop-update',
@@ -41,6 +42,7 @@ const ACTIONS: Readonly<Record<string, ErrorAction>> = {
   NORM_BOUND_EXCEEDED: 'drop-update',
   TRANSFER_TOO_LARGE: 'drop-update',
   UNEXPECTED_MESSAGE: 'drop-update',
+  DUPLICATE_CLIENT: 'drop-update',
   SECAGG_ABORTED: 'skip-round',
 };
 
