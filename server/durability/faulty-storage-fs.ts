@@ -6,7 +6,8 @@
  * - `shortWrites(max)`: every write call stores at most `max` bytes (legal short writes: data must still
  *   arrive whole);
  * - `readOnly()`: every open for writing, rename, mkdir and rm fails with EROFS (a disk remounted read-only);
- * - `heal()`: space returns / the disk is writable again.
+ * - `heal()`: space returns / the disk is writable again;
+ * - `scope(pattern)`: faults hit only paths matching `pattern` (a checkpoint disk separate from the journal's).
  */
 import { nodeStorageFs, type StorageFile, type StorageFs } from './durable-fs.ts';
 
@@ -18,7 +19,8 @@ function osError(code: string, syscall: string, path: string): NodeJS.ErrnoExcep
 export class FaultyStorageFs implements StorageFs {
   private spaceLeft = Infinity;
   private maxPerWrite = Infinity;
-  private readonlyDisk = false;
+  private readonlyDiskFlag = false;
+  private only: RegExp | null = null;
   /** Write calls that failed or were cut short (tests assert the fault was actually hit). */
   faultsHit = 0;
 
@@ -31,26 +33,34 @@ export class FaultyStorageFs implements StorageFs {
     this.maxPerWrite = maxBytesPerWrite;
   }
   readOnly(): void {
-    this.readonlyDisk = true;
+    this.readonlyDiskFlag = true;
+  }
+  scope(pattern: RegExp | null): void {
+    this.only = pattern;
+  }
+  private hits(path: string): boolean {
+    return this.only === null || this.only.test(path);
   }
   heal(): void {
     this.spaceLeft = Infinity;
     this.maxPerWrite = Infinity;
-    this.readonlyDisk = false;
+    this.readonlyDiskFlag = false;
   }
 
   async open(path: string, flags: 'w' | 'r'): Promise<StorageFile> {
-    if (flags === 'w' && this.readonlyDisk) {
+    const readonlyDisk = () => this.readonlyDiskFlag && this.hits(path);
+    if (flags === 'w' && readonlyDisk()) {
       this.faultsHit++;
       throw osError('EROFS', 'open', path);
     }
     const file = await this.inner.open(path, flags);
     return {
       write: async (buffer, offset, length, position) => {
-        if (this.readonlyDisk) {
+        if (readonlyDisk()) {
           this.faultsHit++;
           throw osError('EROFS', 'write', path);
         }
+        if (!this.hits(path)) return file.write(buffer, offset, length, position);
         if (this.spaceLeft <= 0) {
           this.faultsHit++;
           throw osError('ENOSPC', 'write', path);
@@ -68,7 +78,7 @@ export class FaultyStorageFs implements StorageFs {
   }
 
   rename(from: string, to: string): Promise<void> {
-    if (this.readonlyDisk) {
+    if (this.readonlyDiskFlag && this.hits(to)) {
       this.faultsHit++;
       return Promise.reject(osError('EROFS', 'rename', to));
     }
@@ -76,7 +86,7 @@ export class FaultyStorageFs implements StorageFs {
   }
 
   mkdir(path: string): Promise<void> {
-    if (this.readonlyDisk) {
+    if (this.readonlyDiskFlag && this.hits(path)) {
       this.faultsHit++;
       return Promise.reject(osError('EROFS', 'mkdir', path));
     }
@@ -84,7 +94,7 @@ export class FaultyStorageFs implements StorageFs {
   }
 
   rm(path: string): Promise<void> {
-    if (this.readonlyDisk) {
+    if (this.readonlyDiskFlag && this.hits(path)) {
       this.faultsHit++;
       return Promise.reject(osError('EROFS', 'rm', path));
     }
