@@ -55,7 +55,10 @@ export class StorageError extends FedpeftError {
     cause: unknown,
   ) {
     const osCode = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
-    super('STORAGE_UNAVAILABLE', `${operation} ${path} failed: ${(cause as Error)?.message ?? String(cause)}`);
+    super(
+      'STORAGE_UNAVAILABLE',
+      `${operation} ${path} failed: ${(cause as Error)?.message ?? String(cause)}`,
+    );
     this.osCode = osCode;
     this.cause = cause;
   }

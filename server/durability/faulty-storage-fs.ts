@@ -12,7 +12,8 @@
 import { nodeStorageFs, type StorageFile, type StorageFs } from './durable-fs.ts';
 
 function osError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
-  const text = code === 'ENOSPC' ? 'no space left on device' : code === 'EROFS' ? 'read-only file system' : code;
+  const text =
+    code === 'ENOSPC' ? 'no space left on device' : code === 'EROFS' ? 'read-only file system' : code;
   return Object.assign(new Error(`${code}: ${text}, ${syscall} '${path}'`), { code, syscall, path });
 }
 

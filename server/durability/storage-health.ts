@@ -16,7 +16,14 @@ import { isStorageError, type StorageError } from './durable-fs.ts';
 export interface StorageStatus {
   ok: boolean;
   /** The current failure: what failed, the OS code, since when, how many writes failed since. */
-  failure: { operation: string; path: string; osCode: string; message: string; since: string; failures: number } | null;
+  failure: {
+    operation: string;
+    path: string;
+    osCode: string;
+    message: string;
+    since: string;
+    failures: number;
+  } | null;
 }
 
 export class StorageHealth {
@@ -88,9 +95,11 @@ export async function retryStorage<T>(
     } catch (err) {
       if (!isStorageError(err)) throw err;
       health.failed(err, { writing: what, retryInMs: delay });
-      if (options.stopped?.()) throw new FedpeftError('SHUTTING_DOWN', `stopped while retrying to write ${what}`);
+      if (options.stopped?.())
+        throw new FedpeftError('SHUTTING_DOWN', `stopped while retrying to write ${what}`);
       await sleep(delay);
-      if (options.stopped?.()) throw new FedpeftError('SHUTTING_DOWN', `stopped while retrying to write ${what}`);
+      if (options.stopped?.())
+        throw new FedpeftError('SHUTTING_DOWN', `stopped while retrying to write ${what}`);
       delay = Math.min(max, delay * 2);
     }
   }

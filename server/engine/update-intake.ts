@@ -147,14 +147,14 @@ export function toProtocolError(err: unknown): FedpeftError {
     const code = err.code.endsWith('DUPLICATE_CLIENT')
       ? 'DUPLICATE_CLIENT'
       : err.code.includes('NON_FINITE')
-      ? 'NON_FINITE'
-      : err.code.includes('NORM')
-        ? 'NORM_BOUND_EXCEEDED'
-        : err.code.includes('WEIGHT')
-          ? 'MALFORMED_MESSAGE'
-          : err.code.startsWith('AGGREGATION_')
-            ? 'SHAPE_MISMATCH'
-            : 'INTERNAL';
+        ? 'NON_FINITE'
+        : err.code.includes('NORM')
+          ? 'NORM_BOUND_EXCEEDED'
+          : err.code.includes('WEIGHT')
+            ? 'MALFORMED_MESSAGE'
+            : err.code.startsWith('AGGREGATION_')
+              ? 'SHAPE_MISMATCH'
+              : 'INTERNAL';
     return new FedpeftError(code, err.message);
   }
   return new FedpeftError('INTERNAL', 'internal error while aggregating the update');

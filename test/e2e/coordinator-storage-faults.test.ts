@@ -63,35 +63,38 @@ describe('coordinator on a failing disk', () => {
   it.each([
     ['the disk fills up', (fs: FaultyStorageFs) => fs.fillUp(100), 'ENOSPC'],
     ['the disk turns read-only', (fs: FaultyStorageFs) => fs.readOnly(), 'EROFS'],
-  ])('%s while round 2 is journaled: refused, logged once, then the same final state', async (_n, fault, osCode) => {
-    const reference = await referenceRun();
-    const fs = new FaultyStorageFs();
-    // Clients 1 and 2 report late in round 2, so the fault lands between acknowledged and refused updates.
-    const s = await run(fs, (i) => (round) => (round === 2 && i > 0 ? 300 : 0));
-    await waitFor(() => clients[0]!.receipts.includes(2), 30_000, "client 0's round-2 receipt");
-    fault(fs);
-    await waitFor(
-      () => clients.slice(1).every((c) => c.errors.filter((e) => e === 'STORAGE_UNAVAILABLE').length >= 2),
-      30_000,
-      'clients 1 and 2 to be refused twice each',
-    );
-    expect(fs.faultsHit).toBeGreaterThan(0);
-    expect(clients[1]!.receipts).not.toContain(2);
-    expect(s.coordinator.completedRounds).toBe(1);
-    const status = s.coordinator.status();
-    expect(status.storage).toMatchObject({ ok: false, failure: { osCode } });
-    const failed = s.logger.records.filter((r) => r.event === 'storage-failed');
-    expect(failed).toHaveLength(1);
-    expect(String(failed[0]!.message)).toContain(osCode);
-    fs.heal();
-    await s.coordinator.whenFinished();
-    expect(s.coordinator.status().storage.ok).toBe(true);
-    expect(s.logger.records.filter((r) => r.event === 'storage-recovered').length).toBeGreaterThan(0);
-    // Nothing but storage codes was refused (a refused update left in the aggregate would come back as a
-    // DUPLICATE_CLIENT refusal of the retry), and the result is the uninterrupted run's.
-    expect(clients.flatMap((c) => c.errors).filter((e) => e !== 'STORAGE_UNAVAILABLE')).toEqual([]);
-    expect(maxAbsDiff(s.coordinator.globalState(), reference)).toBeLessThan(1e-6);
-  });
+  ])(
+    '%s while round 2 is journaled: refused, logged once, then the same final state',
+    async (_n, fault, osCode) => {
+      const reference = await referenceRun();
+      const fs = new FaultyStorageFs();
+      // Clients 1 and 2 report late in round 2, so the fault lands between acknowledged and refused updates.
+      const s = await run(fs, (i) => (round) => (round === 2 && i > 0 ? 300 : 0));
+      await waitFor(() => clients[0]!.receipts.includes(2), 30_000, "client 0's round-2 receipt");
+      fault(fs);
+      await waitFor(
+        () => clients.slice(1).every((c) => c.errors.filter((e) => e === 'STORAGE_UNAVAILABLE').length >= 2),
+        30_000,
+        'clients 1 and 2 to be refused twice each',
+      );
+      expect(fs.faultsHit).toBeGreaterThan(0);
+      expect(clients[1]!.receipts).not.toContain(2);
+      expect(s.coordinator.completedRounds).toBe(1);
+      const status = s.coordinator.status();
+      expect(status.storage).toMatchObject({ ok: false, failure: { osCode } });
+      const failed = s.logger.records.filter((r) => r.event === 'storage-failed');
+      expect(failed).toHaveLength(1);
+      expect(String(failed[0]!.message)).toContain(osCode);
+      fs.heal();
+      await s.coordinator.whenFinished();
+      expect(s.coordinator.status().storage.ok).toBe(true);
+      expect(s.logger.records.filter((r) => r.event === 'storage-recovered').length).toBeGreaterThan(0);
+      // Nothing but storage codes was refused (a refused update left in the aggregate would come back as a
+      // DUPLICATE_CLIENT refusal of the retry), and the result is the uninterrupted run's.
+      expect(clients.flatMap((c) => c.errors).filter((e) => e !== 'STORAGE_UNAVAILABLE')).toEqual([]);
+      expect(maxAbsDiff(s.coordinator.globalState(), reference)).toBeLessThan(1e-6);
+    },
+  );
 
   it('a checkpoint write on a full disk is retried until space returns, and the run continues', async () => {
     const reference = await referenceRun();

@@ -87,12 +87,12 @@ function renderCards(): void {
       storageFailure
         ? `storage unavailable (${storageFailure.osCode}, ${storageFailure.operation}) since ${storageFailure.since}: retrying`
         : a
-        ? `round ${a.id}: ${a.committed} of ${a.sampled} reported · deadline ${formatDuration(a.deadlineInMs)}`
-        : status.phase === 'finished'
-          ? 'run finished'
-          : status.phase === 'waiting-for-clients'
-            ? 'waiting for clients'
-            : status.phase,
+          ? `round ${a.id}: ${a.committed} of ${a.sampled} reported · deadline ${formatDuration(a.deadlineInMs)}`
+          : status.phase === 'finished'
+            ? 'run finished'
+            : status.phase === 'waiting-for-clients'
+              ? 'waiting for clients'
+              : status.phase,
     );
     setText('clients-online', String(status.clients.connected));
     setText('clients-sessions', `${status.clients.sessions} known sessions`);
