@@ -10,6 +10,7 @@
  * Journaling whole updates (rather than the running sum) costs disk proportional to the round's clients, but
  * works with every strategy — including robust ones whose state is not a sum — and keeps replay exact.
  */
+import { createHash } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSafetensors, serializeSafetensors } from '../shared/model/safetensors.ts';
@@ -57,6 +58,17 @@ export interface JournalReceipt {
 
 const SAMPLE_FILE = 'sampled.json';
 
+/** SHA-256 over every tensor's name, shape and values, in name order (a flipped byte changes it). */
+function tensorDigest(tensors: HostTensorMap): string {
+  const hash = createHash('sha256');
+  for (const name of [...tensors.keys()].sort()) {
+    const t = tensors.get(name)!;
+    hash.update(`${name}:${t.shape.join('x')}:`);
+    hash.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return hash.digest('hex');
+}
+
 export class RoundJournal {
   readonly dir: string;
   private seq = 0;
@@ -87,7 +99,9 @@ export class RoundJournal {
     const dir = join(this.dir, `round-${entry.round}`);
     const { tensors, ...meta } = entry;
     const file = join(dir, `${String(this.seq++).padStart(6, '0')}-${entry.sessionId}.safetensors`);
-    const bytes = asBuffer(serializeSafetensors(tensors, { entry: JSON.stringify(meta) }));
+    const bytes = asBuffer(
+      serializeSafetensors(tensors, { entry: JSON.stringify(meta), sha256: tensorDigest(tensors) }),
+    );
     await this.tracked(`the journal entry of ${entry.sessionId} (round ${entry.round})`, async () => {
       await makeDirectory(this.fs, dir);
       await writeDurably(this.fs, file, bytes);
@@ -112,6 +126,10 @@ export class RoundJournal {
     for (const f of files) {
       try {
         const parsed = parseSafetensors(await readFile(join(dir, f)), { source: f });
+        // Entries written before digests existed have none; a present digest must match.
+        const digest = parsed.metadata.sha256;
+        if (digest !== undefined && digest !== tensorDigest(parsed.tensors))
+          throw new Error('its tensors do not match their SHA-256');
         const meta = JSON.parse(parsed.metadata.entry ?? '{}') as Omit<JournalEntry, 'tensors'>;
         out.push({ ...meta, tensors: parsed.tensors });
       } catch (err) {

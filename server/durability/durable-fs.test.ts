@@ -86,6 +86,20 @@ describe('RoundJournal on a failing disk', () => {
     expect(Buffer.from(replay[1]!.tensors.get('A')!.data.buffer).equals(payload)).toBe(true);
   });
 
+  it('a flipped byte in a journal entry is detected on replay and reported, not replayed', async () => {
+    const d = await dir();
+    const warnings: string[] = [];
+    const journal = new RoundJournal(d, { warn: (m) => warnings.push(m) });
+    await journal.append(entry('s0'));
+    const { file } = await journal.append(entry('s1'));
+    const bytes = await readFile(file);
+    bytes[bytes.length - 5]! ^= 0x10;
+    await writeFile(file, bytes);
+    expect((await journal.read(3)).map((e) => e.sessionId)).toEqual(['s0']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/s1\.safetensors \(its tensors do not match their SHA-256\)/);
+  });
+
   it('discard removes an entry so it is not replayed', async () => {
     const d = await dir();
     const journal = new RoundJournal(d);
