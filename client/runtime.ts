@@ -1030,6 +1030,8 @@ export class ClientRuntime {
         const delay = this.backoff.next();
         this.logger.log('warn', 'upload-retry', { ...fields, retryInMs: delay });
         await sleep(delay);
+        // The coordinator could not store the update and dropped the upload: send it again under a new id.
+        if (code === 'STORAGE_UNAVAILABLE') await this.renewTransferId(p);
         return true;
       }
       case 'resend': {

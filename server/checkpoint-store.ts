@@ -14,10 +14,17 @@
  * good checkpoint with one log line — never to "start from round 0" while checkpoint folders exist. Temporary
  * folders of an interrupted save are removed when the store opens a run (`loadLatest`, `removeTemporary`).
  */
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { ManifestBuilder, MANIFEST_FILE, readVerified } from './checkpoint-manifest.ts';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import {
+  makeDirectory,
+  nodeStorageFs,
+  removeDurably,
+  renameDurably,
+  writeDurably,
+  type StorageFs,
+} from './durability/durable-fs.ts';
 import { FedpeftError } from '../shared/errors.ts';
 import { parseSafetensors, serializeSafetensors } from '../shared/model/safetensors.ts';
 import type { HostTensorMap } from '../shared/tensor/host-tensor.ts';
@@ -62,6 +69,8 @@ export interface Checkpoint {
 const LATEST = 'LATEST';
 const ROUND_DIR = /^round-(\d{6,})$/;
 const TEMP_DIR = /^\.round-\d+\.tmp-/;
+/** A temporary file of an interrupted durable write (`LATEST`'s). */
+const TEMP_FILE = /^\..+\.tmp$/;
 
 function flattenStrategy(state: StrategyState): StrategyState[] {
   const out: StrategyState[] = [];
@@ -72,11 +81,14 @@ function flattenStrategy(state: StrategyState): StrategyState[] {
 export interface CheckpointStoreOptions {
   /** Where the one line about a fallback (damaged newest checkpoint, bad pointer) goes. Default: stderr. */
   log?: (line: string) => void;
+  /** The filesystem checkpoints are written through (a failing one in tests). Default: node's. */
+  fs?: StorageFs;
 }
 
 export class CheckpointStore {
   readonly dir: string;
   private readonly log: (line: string) => void;
+  private readonly fs: StorageFs;
   constructor(
     runDir: string,
     private readonly keep = 2,
@@ -84,6 +96,7 @@ export class CheckpointStore {
   ) {
     this.dir = join(runDir, 'checkpoints');
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.fs = options.fs ?? nodeStorageFs;
   }
 
   async save(
@@ -91,12 +104,14 @@ export class CheckpointStore {
     global: HostTensorMap,
     strategyState: StrategyState,
   ): Promise<string> {
-    await mkdir(this.dir, { recursive: true });
+    // Every write goes through writeDurably (full length checked, fsync of file and folder); any failure is
+    // a StorageError and leaves the published checkpoints as they were (the caller retries the whole save).
+    await makeDirectory(this.fs, this.dir);
     const name = `round-${String(state.round).padStart(6, '0')}`;
     const final = join(this.dir, name);
     const tmp = join(this.dir, `.${name}.tmp-${process.pid}`);
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp);
+    await removeDurably(this.fs, tmp);
+    await makeDirectory(this.fs, tmp);
     const levels = flattenStrategy(strategyState);
     const full: CheckpointState = {
       version: 1,
@@ -112,7 +127,7 @@ export class CheckpointStore {
     const manifest = new ManifestBuilder();
     const write = async (file: string, bytes: Buffer | string) => {
       manifest.add(file, bytes);
-      await writeFileAtomic(join(tmp, file), bytes, { fsync: true });
+      await writeDurably(this.fs, join(tmp, file), bytes);
     };
     await write('global.safetensors', asBuffer(serializeSafetensors(global)));
     for (const [i, level] of levels.entries()) {
@@ -120,11 +135,14 @@ export class CheckpointStore {
       await write(`strategy-${i}.json`, JSON.stringify(level.values));
     }
     await write('state.json', JSON.stringify(full, null, 2));
-    await writeFileAtomic(join(tmp, MANIFEST_FILE), manifest.toJson(), { fsync: true });
-    await rm(final, { recursive: true, force: true });
-    await rename(tmp, final);
-    await writeFileAtomic(join(this.dir, LATEST), name, { fsync: true });
-    await this.prune(name);
+    await writeDurably(this.fs, join(tmp, MANIFEST_FILE), manifest.toJson());
+    await removeDurably(this.fs, final);
+    await renameDurably(this.fs, tmp, final);
+    await writeDurably(this.fs, join(this.dir, LATEST), name);
+    // Pruning is housekeeping: the new checkpoint is published, so a failure here must not fail the save.
+    await this.prune(name).catch((err: unknown) =>
+      this.log(`checkpoint: could not remove old checkpoints (${(err as Error).message})`),
+    );
     return final;
   }
 
@@ -147,8 +165,10 @@ export class CheckpointStore {
     } catch {
       return;
     }
-    for (const e of entries.filter((x) => TEMP_DIR.test(x)))
-      await rm(join(this.dir, e), { recursive: true, force: true });
+    for (const e of entries.filter((x) => TEMP_DIR.test(x) || TEMP_FILE.test(x)))
+      await rm(join(this.dir, e), { recursive: true, force: true }).catch((err: unknown) =>
+        this.log(`checkpoint: could not remove the temporary ${e} (${(err as Error).message})`),
+      );
   }
 
   /**
@@ -221,6 +241,6 @@ export class CheckpointStore {
   private async prune(current: string): Promise<void> {
     const entries = (await this.list()).reverse();
     const drop = entries.filter((e) => e !== current).slice(0, Math.max(0, entries.length - this.keep));
-    for (const e of drop) await rm(join(this.dir, e), { recursive: true, force: true });
+    for (const e of drop) await removeDurably(this.fs, join(this.dir, e));
   }
 }

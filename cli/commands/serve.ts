@@ -4,7 +4,7 @@
  * `--resume` continues a run from its last checkpoint and round journal, accepting its clients' sessions back.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import YAML from 'yaml';
@@ -16,6 +16,7 @@ import { newSecret } from '../../server/client-session.ts';
 import { jsonLineLogger } from '../../server/logger.ts';
 import { clockRunId, resolveRunId } from '../../server/run-identity.ts';
 import { assertFreshRunDir, moveEarlierRunAside } from '../../server/run-dir-guard.ts';
+import { assertUsableRunDir } from '../../server/durability/run-dir-check.ts';
 import { describeMethod } from '../../server/method-state.ts';
 import { createBaseRoute } from '../../server/base-route.ts';
 import { resolveRunBase } from '../../server/run-base.ts';
@@ -83,8 +84,8 @@ async function serve(opts: ServeOptions): Promise<void> {
   if (opts.resume && opts.fresh)
     throw new FedpeftError('INVALID_CONFIG', 'give --resume or --fresh, not both');
   if (!opts.resume) await assertFreshRunDir(runDir, { fresh: opts.fresh ?? false });
+  await assertUsableRunDir(runDir);
   if (opts.fresh) await moveEarlierRunAside(runDir);
-  await mkdir(runDir, { recursive: true });
   const runId = await resolveRunId(runDir, {
     configured: config.run.id ?? (dirFromConfig ? undefined : basename(runDir)),
     resume: opts.resume ?? false,

@@ -1336,6 +1336,7 @@ export namespace fedpeft {
       NOT_SELECTED = 9,
       CAPABILITY_MISMATCH = 10,
       SIGNATURE_MISMATCH = 11,
+      DUPLICATE_CLIENT = 12,
       TRANSFER_UNKNOWN = 20,
       TRANSFER_TOO_LARGE = 21,
       TRANSFER_INCOMPLETE = 22,
@@ -1354,6 +1355,7 @@ export namespace fedpeft {
       RATE_LIMITED = 50,
       SHUTTING_DOWN = 51,
       INTERNAL = 52,
+      STORAGE_UNAVAILABLE = 53,
     }
 
     /** Properties of an Error. */

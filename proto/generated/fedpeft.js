@@ -3536,6 +3536,7 @@ export const fedpeft = ($root.fedpeft = (() => {
      * @property {number} NOT_SELECTED=9 NOT_SELECTED value
      * @property {number} CAPABILITY_MISMATCH=10 CAPABILITY_MISMATCH value
      * @property {number} SIGNATURE_MISMATCH=11 SIGNATURE_MISMATCH value
+     * @property {number} DUPLICATE_CLIENT=12 DUPLICATE_CLIENT value
      * @property {number} TRANSFER_UNKNOWN=20 TRANSFER_UNKNOWN value
      * @property {number} TRANSFER_TOO_LARGE=21 TRANSFER_TOO_LARGE value
      * @property {number} TRANSFER_INCOMPLETE=22 TRANSFER_INCOMPLETE value
@@ -3554,6 +3555,7 @@ export const fedpeft = ($root.fedpeft = (() => {
      * @property {number} RATE_LIMITED=50 RATE_LIMITED value
      * @property {number} SHUTTING_DOWN=51 SHUTTING_DOWN value
      * @property {number} INTERNAL=52 INTERNAL value
+     * @property {number} STORAGE_UNAVAILABLE=53 STORAGE_UNAVAILABLE value
      */
     v1.ErrorCode = (function () {
       const valuesById = {},
@@ -3570,6 +3572,7 @@ export const fedpeft = ($root.fedpeft = (() => {
       values[(valuesById[9] = 'NOT_SELECTED')] = 9;
       values[(valuesById[10] = 'CAPABILITY_MISMATCH')] = 10;
       values[(valuesById[11] = 'SIGNATURE_MISMATCH')] = 11;
+      values[(valuesById[12] = 'DUPLICATE_CLIENT')] = 12;
       values[(valuesById[20] = 'TRANSFER_UNKNOWN')] = 20;
       values[(valuesById[21] = 'TRANSFER_TOO_LARGE')] = 21;
       values[(valuesById[22] = 'TRANSFER_INCOMPLETE')] = 22;
@@ -3588,6 +3591,7 @@ export const fedpeft = ($root.fedpeft = (() => {
       values[(valuesById[50] = 'RATE_LIMITED')] = 50;
       values[(valuesById[51] = 'SHUTTING_DOWN')] = 51;
       values[(valuesById[52] = 'INTERNAL')] = 52;
+      values[(valuesById[53] = 'STORAGE_UNAVAILABLE')] = 53;
       return values;
     })();
 

@@ -41,6 +41,7 @@ class FakeCoordinator implements DashboardSource {
       clients: { connected: 3, sessions: 4 },
       activeRound: { id: this.completed + 1, sampled: 3, committed: 1, dropped: 0, deadlineInMs: 1000 },
       lastRound: null,
+      storage: { ok: true, failure: null },
     };
   }
   onRound(listener: (s: RoundSummary) => void): void {

@@ -4,8 +4,6 @@
  * the sessions admitted after it (sessions.json), the fold history and the open round (its sample and the
  * journaled updates, server/round-journal.ts) come back.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { LinkSchedule } from '../../shared/adapters/link-schedule.ts';
 import { FedpeftError } from '../../shared/errors.ts';
 import type { CheckpointStore } from '../checkpoint-store.ts';
@@ -86,14 +84,7 @@ export class Checkpointing {
     const round = state.completed + 1;
     if (p.journal && round <= p.config.run.rounds) {
       const replay = await p.journal.read(round);
-      let sampled: Record<string, ClientRoundSettings> | null = null;
-      try {
-        sampled = JSON.parse(
-          await readFile(join(p.journal.dir, `round-${round}`, 'sampled.json'), 'utf8'),
-        ) as Record<string, ClientRoundSettings>;
-      } catch {
-        sampled = null;
-      }
+      const sampled = await p.journal.readSample<ClientRoundSettings>(round);
       if (sampled) await lifecycle.openRound(round, new Map(Object.entries(sampled)), replay);
       for (const entry of replay) {
         const s = p.sessions.get(entry.sessionId);

@@ -37,6 +37,8 @@ import { RateLimitedLogger } from '../limits/rate-limited-logger.ts';
 import { SessionLimits } from '../limits/session-limits.ts';
 import { UploadAdmission } from '../limits/upload-admission.ts';
 import { Checkpointing } from './checkpointing.ts';
+import { nodeStorageFs, type StorageFs } from '../durability/durable-fs.ts';
+import { retryStorage, StorageHealth, type StorageStatus } from '../durability/storage-health.ts';
 import { RunState, TaskQueue, type CoordinatorPhase } from './engine-state.ts';
 import { FoldHistory } from './fold-history.ts';
 import { RoundLifecycle } from './round-lifecycle.ts';
@@ -63,6 +65,8 @@ export interface CoordinatorOptions {
    * whether a connected client may be sampled for `roundId`. `clientId` is the stable client id.
    */
   eligibility?: EligibilityHook;
+  /** The filesystem the journal and checkpoints are written through (fault-injection tests). */
+  storageFs?: StorageFs;
 }
 
 export interface CoordinatorStatus {
@@ -81,6 +85,8 @@ export interface CoordinatorStatus {
     deadlineInMs: number;
   } | null;
   lastRound: RoundSummary | null;
+  /** Whether durable writes currently succeed, and the failure if not (server/durability/storage-health.ts). */
+  storage: StorageStatus;
 }
 
 export class Coordinator {
@@ -102,6 +108,7 @@ export class Coordinator {
   private readonly folds: FoldHistory;
   private readonly lifecycle: RoundLifecycle;
   private readonly checkpointing: Checkpointing;
+  private readonly storage: StorageHealth;
   private readonly roundListeners: Array<(summary: RoundSummary) => void> = [];
   private finishedResolve!: () => void;
   private readonly finishedPromise: Promise<void>;
@@ -147,10 +154,19 @@ export class Coordinator {
     this.folds = new FoldHistory(this.runDir, method.foldKind, schedule, config.transport.chunkBytes);
     this.transfers = new Transfers(config, this.folds, logger);
     this.transfers.publishGlobal(0, this.state.global);
+    const storage = (this.storage = new StorageHealth(logger));
+    const fs = options.storageFs ?? nodeStorageFs;
     const checkpoints = new CheckpointStore(this.runDir, config.checkpoint.keep, {
       log: (line) => logger.log('warn', 'checkpoint-fallback', { message: line }),
+      fs,
     });
-    const journal = config.checkpoint.journal ? new RoundJournal(this.runDir) : null;
+    const journal = config.checkpoint.journal
+      ? new RoundJournal(this.runDir, {
+          fs,
+          health: storage,
+          warn: (message) => logger.log('error', 'journal-damaged', { message }),
+        })
+      : null;
     const common = {
       runId: this.runId,
       config,
@@ -171,7 +187,11 @@ export class Coordinator {
       protocol: this.protocol,
       metrics: new MetricsLog(join(this.runDir, 'metrics.jsonl')),
       eligibility: new Eligibility(config.participation.eligibility, options.eligibility),
-      checkpoint: () => this.checkpointing.save(),
+      // A failed checkpoint write (disk full, read-only) is retried with backoff until the disk takes it.
+      checkpoint: () =>
+        retryStorage(storage, 'the checkpoint', () => this.checkpointing.save(), {
+          stopped: () => this.state.phase === 'stopped',
+        }),
       onClosed: (summary) => {
         for (const l of this.roundListeners) l(summary);
       },
@@ -289,6 +309,7 @@ export class Coordinator {
           }
         : null,
       lastRound: this.state.lastSummary,
+      storage: this.storage.snapshot(),
     };
   }
 

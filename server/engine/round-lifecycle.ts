@@ -4,9 +4,6 @@
  * protocol's collection), arm (deadline, instructions, drop timers), watch quorum through the protocol,
  * close (aggregate, fold history, checkpoint, metrics), broadcast the new global, and finish the run.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import type { LinkSchedule } from '../../shared/adapters/link-schedule.ts';
 import { isFedpeftError } from '../../shared/errors.ts';
 import { DpPlacement, TaskKind, type ChunkAck } from '../../shared/wire/messages.ts';
@@ -126,11 +123,7 @@ export class RoundLifecycle {
     replay: Awaited<ReturnType<RoundJournal['read']>>,
   ): Promise<void> {
     const { state, journal, schedule, method, config } = this.p;
-    if (journal && replay.length === 0) {
-      const dir = join(journal.dir, `round-${round}`);
-      await mkdir(dir, { recursive: true });
-      await writeFileAtomic(join(dir, 'sampled.json'), JSON.stringify(Object.fromEntries(settings)));
-    }
+    if (journal && replay.length === 0) await journal.writeSample(round, Object.fromEntries(settings));
     const now = Date.now();
     const linkIndex = schedule ? schedule.linkAt(round - 1) : 0;
     // The first round of a new link: every client folds the previous link's aggregate into its base and

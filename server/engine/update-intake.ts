@@ -9,6 +9,7 @@
 import type { AggregationRule } from '../../shared/adapters/types.ts';
 import type { Contribution } from '../../shared/aggregation/contribution.ts';
 import { FedpeftError, isFedpeftError } from '../../shared/errors.ts';
+import { isStorageError } from '../durability/durable-fs.ts';
 import type { HostTensorMap } from '../../shared/tensor/host-tensor.ts';
 import type { TransferReceiver } from '../../shared/wire/chunking.ts';
 import { isWireErrorCode, type MessageBody } from '../../shared/wire/messages.ts';
@@ -119,6 +120,13 @@ export function buildContribution(
 
 /** A protocol error for anything the aggregation path throws (its own codes are not wire codes). */
 export function toProtocolError(err: unknown): FedpeftError {
+  // The real cause (path, ENOSPC/EROFS) is logged once by StorageHealth; the client only needs to retry.
+  if (isStorageError(err)) {
+    return new FedpeftError(
+      'STORAGE_UNAVAILABLE',
+      'the coordinator cannot store updates right now (its disk is full or read-only); retry later',
+    );
+  }
   if (isFedpeftError(err) && isWireErrorCode(err.code)) return err;
   if (isFedpeftError(err) && err.code.startsWith('SECAGG_')) {
     const code =
@@ -135,15 +143,17 @@ export function toProtocolError(err: unknown): FedpeftError {
     return new FedpeftError(code, err.message);
   }
   if (isFedpeftError(err)) {
-    const code = err.code.includes('NON_FINITE')
-      ? 'NON_FINITE'
-      : err.code.includes('NORM')
-        ? 'NORM_BOUND_EXCEEDED'
-        : err.code.includes('WEIGHT')
-          ? 'MALFORMED_MESSAGE'
-          : err.code.startsWith('AGGREGATION_')
-            ? 'SHAPE_MISMATCH'
-            : 'INTERNAL';
+    const code = err.code.endsWith('DUPLICATE_CLIENT')
+      ? 'DUPLICATE_CLIENT'
+      : err.code.includes('NON_FINITE')
+        ? 'NON_FINITE'
+        : err.code.includes('NORM')
+          ? 'NORM_BOUND_EXCEEDED'
+          : err.code.includes('WEIGHT')
+            ? 'MALFORMED_MESSAGE'
+            : err.code.startsWith('AGGREGATION_')
+              ? 'SHAPE_MISMATCH'
+              : 'INTERNAL';
     return new FedpeftError(code, err.message);
   }
   return new FedpeftError('INTERNAL', 'internal error while aggregating the update');

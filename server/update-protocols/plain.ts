@@ -1,7 +1,7 @@
 /**
  * The plain update protocol: a client uploads its shared tensors as a chunked transfer and commits it with
- * `update_commit`; the coordinator validates it (`buildContribution`), folds it into the strategy's streaming
- * aggregation, journals it, and only then sends the `update_receipt`. The round ends at quorum, when nobody
+ * `update_commit`; the coordinator validates it (`buildContribution`), journals it durably, folds it into the
+ * strategy's streaming aggregation, and only then sends the `update_receipt`. The round ends at quorum, when nobody
  * is outstanding, or at the deadline.
  */
 import { FedpeftError } from '../../shared/errors.ts';
@@ -118,11 +118,6 @@ class PlainRound implements RoundCollector {
         host.method,
         host.config.limits.maxExampleWeight,
       );
-      try {
-        this.aggregation.add(contribution);
-      } catch (err) {
-        throw toProtocolError(err);
-      }
       const m = commit.trainMetrics;
       const committed = {
         transferId: commit.transferId,
@@ -131,8 +126,9 @@ class PlainRound implements RoundCollector {
         globalValLoss: m?.globalValLoss ?? null,
         personalValLoss: m?.personalValLoss ?? null,
       };
-      // Journal before the receipt: a receipted update survives a coordinator crash.
-      await host.journal?.append({
+      // Write-ahead (docs/durability.md): journaled in full before it touches the aggregate or is receipted;
+      // a storage failure refuses it (STORAGE_UNAVAILABLE) with the aggregate unchanged.
+      const journaled = await host.journal?.append({
         round: round.id,
         sessionId: session.id,
         transferId: commit.transferId,
@@ -145,6 +141,13 @@ class PlainRound implements RoundCollector {
         personalValLoss: committed.personalValLoss,
         tensors: contribution.tensors,
       });
+      try {
+        this.aggregation.add(contribution);
+      } catch (err) {
+        // Refused by the aggregate after all: it must not come back on replay either.
+        await journaled?.discard().catch(() => undefined);
+        throw toProtocolError(err);
+      }
       round.committed.set(session.id, committed);
       session.record.lastCommittedRound = round.id;
       session.peer?.send(

@@ -631,6 +631,7 @@ const RETRYABLE = new Set<string>([
   'RATE_LIMITED',
   'SHUTTING_DOWN',
   'INTERNAL',
+  'STORAGE_UNAVAILABLE',
 ]);
 
 export function isWireErrorCode(code: string): code is keyof typeof v1.ErrorCode {

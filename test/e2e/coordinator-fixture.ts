@@ -57,6 +57,8 @@ export async function startCoordinator(
     resume?: boolean;
     /** Secure aggregation audit hook (`CoordinatorOptions.onSecAggVectorHeld`). */
     onSecAggVectorHeld?: CoordinatorOptions['onSecAggVectorHeld'];
+    /** The filesystem the journal and checkpoints go through (fault injection). */
+    storageFs?: CoordinatorOptions['storageFs'];
   } = {},
 ): Promise<Started> {
   await useBackend('cpu');
@@ -78,6 +80,7 @@ export async function startCoordinator(
     logger,
     resume: options.resume ?? false,
     ...(options.onSecAggVectorHeld ? { onSecAggVectorHeld: options.onSecAggVectorHeld } : {}),
+    ...(options.storageFs ? { storageFs: options.storageFs } : {}),
   });
   const server =
     options.socket === false

@@ -276,6 +276,17 @@ export class NullClient {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code) this.errors.push(code);
+      if (code === 'STORAGE_UNAVAILABLE') {
+        // As the real client does: back off, then upload the same update again under a new transfer id.
+        await new Promise((r) => setTimeout(r, this.options.retryMs ?? 100));
+        const again = OutgoingTransfer.fromHostTensors(
+          `${t.manifest.transferId}-again${this.errors.length}`,
+          nullUpdate(this.globals.get(round)!, this.options.index, round),
+          { chunkBytes: this.options.chunkBytes ?? 64 * 1024 },
+        );
+        this.uploads.set(round, again);
+        await this.finishUpload(peer, round, again, undefined);
+      }
     }
   }
 }

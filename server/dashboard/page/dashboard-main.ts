@@ -81,15 +81,18 @@ function renderCards(): void {
     counter.dataset.completed = String(status.completedRounds);
     setText('round-counter', `${status.completedRounds} / ${status.totalRounds}`);
     const a = status.activeRound;
+    const storageFailure = status.storage?.failure;
     setText(
       'round-progress',
-      a
-        ? `round ${a.id}: ${a.committed} of ${a.sampled} reported · deadline ${formatDuration(a.deadlineInMs)}`
-        : status.phase === 'finished'
-          ? 'run finished'
-          : status.phase === 'waiting-for-clients'
-            ? 'waiting for clients'
-            : status.phase,
+      storageFailure
+        ? `storage unavailable (${storageFailure.osCode}, ${storageFailure.operation}) since ${storageFailure.since}: retrying`
+        : a
+          ? `round ${a.id}: ${a.committed} of ${a.sampled} reported · deadline ${formatDuration(a.deadlineInMs)}`
+          : status.phase === 'finished'
+            ? 'run finished'
+            : status.phase === 'waiting-for-clients'
+              ? 'waiting for clients'
+              : status.phase,
     );
     setText('clients-online', String(status.clients.connected));
     setText('clients-sessions', `${status.clients.sessions} known sessions`);
