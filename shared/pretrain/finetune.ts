@@ -9,7 +9,7 @@
  * Browser-safe: the caller supplies the model and token streams.
  */
 import { FedpeftError } from '../errors.ts';
-import type { Gpt } from '../model/gpt.ts';
+import type { LanguageModel } from '../model/zoo.ts';
 import { attachAdapter } from '../adapters/registry.ts';
 import type { Adapter } from '../adapters/types.ts';
 import { summarizeAdapter } from '../adapters/summary.ts';
@@ -27,7 +27,7 @@ export interface FinetuneOptions {
    * except for chained methods, whose completed links are folded into the base kernels by design. LoSA puts
    * the dense kernels back; with `keepAdapter` it leaves the pruned, stage-merged base under its adapter.
    */
-  model: Gpt;
+  model: LanguageModel;
   method: string;
   /**
    * The method's config (validated by its schema; `{}` = the paper's defaults). For LoSA: the schedule's
