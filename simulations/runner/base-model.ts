@@ -10,8 +10,7 @@ import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts'
 import type { HostTensorMap } from '../../shared/tensor/host-tensor.ts';
 import type { GptSizeName } from '../../shared/model/zoo.ts';
 import type { Scenario } from '../scenario.ts';
-import { ensureHfBase, readHfBaseModel } from '../../shared/model/hf/hf-base.node.ts';
-import { FedpeftError } from '../../shared/errors.ts';
+import { assertByteVocabulary, ensureHfBase, readHfBaseModel } from '../../shared/model/hf/hf-base.node.ts';
 
 /**
  * With `base.source: hf` the folder's config.json is the model: `model` becomes the zoo kind it describes with
@@ -21,16 +20,7 @@ import { FedpeftError } from '../../shared/errors.ts';
 export async function scenarioWithBaseModel(scenario: Scenario): Promise<Scenario> {
   if (scenario.base.source !== 'hf') return scenario;
   const model = await readHfBaseModel(scenario.base.dir!);
-  if (model.config.vocabSize !== 256) {
-    // Clients' data are UTF-8 byte streams (the fleet has no tokenizer plumbing yet): byte ids into another
-    // vocabulary would train on nonsense without failing.
-    throw new FedpeftError(
-      'UNSUPPORTED_SCENARIO',
-      `base.dir ${scenario.base.dir} has a ${String(model.config.vocabSize)}-token vocabulary; simulate feeds ` +
-        'clients UTF-8 bytes and takes byte-level (vocabulary 256) Hugging Face bases only for now — ' +
-        'use fedpeft finetune --base hf:<dir> for models with their own tokenizer',
-    );
-  }
+  assertByteVocabulary(model, `base.dir ${scenario.base.dir}`);
   return {
     ...scenario,
     model: { name: model.name, overrides: { ...model.config, ...scenario.model.overrides } },

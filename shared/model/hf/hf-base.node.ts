@@ -176,3 +176,25 @@ export async function loadHfBase(
   const base = await ensureHfBase(sourceDir, options);
   return { base, model: await loadCheckpoint(base.dir) };
 }
+
+/**
+ * A `--base` value as a checkpoint directory: `hf:<dir>` converted (once) into the cache, anything else as
+ * given. Converting is deterministic, so a client's `--base hf:<dir>` has the same fingerprint as the
+ * coordinator's `model.base: hf:<dir>` of the same folder.
+ */
+export async function checkpointDirOf(spec: string, options: EnsureHfBaseOptions = {}): Promise<string> {
+  const hf = hfBaseDir(spec);
+  return hf === null ? spec : (await ensureHfBase(hf, options)).dir;
+}
+
+/** Runs whose clients read their data as UTF-8 bytes (simulate, serve/join) need a byte-vocabulary model. */
+export function assertByteVocabulary(model: HfBaseModel, source: string): void {
+  if (model.config.vocabSize === 256) return;
+  // Byte ids into another vocabulary would train on nonsense without failing.
+  throw new FedpeftError(
+    'UNSUPPORTED_BASE',
+    `${source} has a ${String(model.config.vocabSize)}-token vocabulary; federated runs feed clients UTF-8 ` +
+      'bytes and take byte-level (vocabulary 256) Hugging Face bases only for now — ' +
+      'use fedpeft finetune --base hf:<dir> for models with their own tokenizer',
+  );
+}
