@@ -83,6 +83,8 @@ describe('fedpeft finetune --base hf:<dir>', () => {
       '4',
       '--eval-windows',
       '4',
+      '--context-length',
+      '16',
       '--base',
       `hf:${dir}`,
       '--json',

@@ -36,6 +36,7 @@ interface FinetuneFlags {
   steps: string;
   lr?: string;
   batchSize: string;
+  contextLength?: string;
   seed: string;
   config?: string;
   evalWindows?: string;
@@ -128,6 +129,7 @@ export const finetuneCommand: CliCommand = {
       .option('--steps <n>', 'training steps', '200')
       .option('--lr <rate>', `peak learning rate (default ${DEFAULT_FINETUNE_LR})`)
       .option('--batch-size <n>', 'windows per step', '8')
+      .option('--context-length <n>', "tokens per window (default: the model's context length)")
       .option('--seed <s>', 'partition, adapter and batch seed', '0')
       .option(
         '--config <json>',
@@ -146,7 +148,7 @@ export const finetuneCommand: CliCommand = {
         '\nExamples:\n  fedpeft finetune --method pica --dataset sotu --pooled --steps 300\n' +
           "  fedpeft finetune --method lora --client 'Abraham Lincoln' --steps 100 --json\n" +
           '  fedpeft finetune --method cla --config \'{"r": 8}\' --base runs/base\n' +
-          '  fedpeft finetune --method pica --base hf:models/SmolLM2-135M --steps 50\n' +
+          '  fedpeft finetune --method pica --base hf:models/SmolLM2-135M --context-length 128 --steps 50\n' +
           '  fedpeft finetune --method losa --steps 300 --config \'{"targetSparsity": 0.5}\'',
       )
       .action(async (flags: FinetuneFlags, cmd: Command) => {
@@ -186,6 +188,9 @@ export const finetuneCommand: CliCommand = {
             evalStream: buildTokenStream(texts.evaluation, { encoder }),
             steps,
             batchSize: numberFlag('batch-size', flags.batchSize, true),
+            ...(flags.contextLength !== undefined
+              ? { contextLength: numberFlag('context-length', flags.contextLength, true) }
+              : {}),
             ...(flags.lr !== undefined ? { learningRate: numberFlag('lr', flags.lr) } : {}),
             ...(flags.evalWindows !== undefined
               ? { evalWindows: numberFlag('eval-windows', flags.evalWindows, true) }

@@ -25,6 +25,7 @@ import { gpt2Family } from '../../shared/hf-export/gpt2-family.ts';
 import { llamaFamily } from '../../shared/hf-export/llama-family.ts';
 import { buildPeftLora } from '../../shared/hf-export/peft-lora.ts';
 import { byteTokenizerFiles } from '../../shared/hf-export/byte-tokenizer-files.ts';
+import { HF_TOKENIZER_FILES } from '../../shared/model/hf/hf-base.node.ts';
 import { allUpdates, buildBaseModel, readRunRecord, replayAdapter } from './run-replay.ts';
 import type { RunAdapterRecord } from './run-adapter.ts';
 
@@ -80,11 +81,24 @@ function familyOf(model: ZooModel): BoundFamily {
   );
 }
 
-function hfFolderFiles(family: BoundFamily, metadata: Record<string, unknown>): Files {
+/** The tokenizer files an `hf:<dir>` base brought along (kept beside its converted checkpoint). */
+async function baseTokenizerFiles(record: RunAdapterRecord): Promise<Files> {
+  const files: Files = new Map();
+  if (record.baseDir === null) return files;
+  for (const name of HF_TOKENIZER_FILES) {
+    const bytes = await readFile(join(record.baseDir, name)).catch(() => null);
+    if (bytes) files.set(name, new Uint8Array(bytes));
+  }
+  return files;
+}
+
+function hfFolderFiles(family: BoundFamily, metadata: Record<string, unknown>, tokenizer: Files): Files {
   const files: Files = new Map();
   files.set(HF_WEIGHTS_FILE, serializeSafetensors(family.weights(null), { format: 'pt' }));
   files.set('config.json', `${JSON.stringify(family.config(null), null, 2)}\n`);
-  if (family.vocabSize === 256) {
+  // The source model's own tokenizer wins; fedpeft's byte tokenizer is described when there is none.
+  for (const [name, content] of tokenizer) files.set(name, content);
+  if (tokenizer.size === 0 && family.vocabSize === 256) {
     for (const [name, text] of Object.entries(byteTokenizerFiles(family.contextLength)))
       files.set(name, text);
   }
@@ -174,23 +188,26 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const record = await readRunRecord(runDir);
   const round = resolveRound(record, runDir, options.format, options.round);
   const zoo = await buildBaseModel(record);
+  const tokenizer = await baseTokenizerFiles(record);
   try {
     const family = familyOf(zoo);
     const model = zoo;
     if (options.format === 'hf' && round === 0) {
-      const files = hfFolderFiles(family, metadataOf(record, runDir, 0, { base: true }));
+      const files = hfFolderFiles(family, metadataOf(record, runDir, 0, { base: true }), tokenizer);
       await writeFolders(new Map([[outDir, files]]));
       return { round, method: record.method, files: [...files.keys()] };
     }
     // The base as HF files, before the replay folds links into the kernels.
     const baseFiles =
-      options.format === 'peft' ? hfFolderFiles(family, metadataOf(record, runDir, 0, { base: true })) : null;
+      options.format === 'peft'
+        ? hfFolderFiles(family, metadataOf(record, runDir, 0, { base: true }), tokenizer)
+        : null;
     const replayed = await replayAdapter(model, record, runDir, round);
     const { adapter } = replayed;
     try {
       if (options.format === 'hf') {
         adapter.merge();
-        const files = hfFolderFiles(family, metadataOf(record, runDir, round));
+        const files = hfFolderFiles(family, metadataOf(record, runDir, round), tokenizer);
         await writeFolders(new Map([[outDir, files]]));
         return { round, method: record.method, files: [...files.keys()] };
       }

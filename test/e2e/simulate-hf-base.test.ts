@@ -16,6 +16,7 @@ import { hfConfigFromLlama } from '../../shared/model/hf/config-schema.ts';
 import { llamaToHfTensors } from '../../shared/model/hf/to-hf-tensors.ts';
 import { loadHfFolder } from '../../shared/model/hf/load-folder.ts';
 import { writeHfFolder } from '../../shared/model/hf/testing/write-hf-folder.ts';
+import { byteBpeTokenizerJson } from '../../shared/model/hf/testing/byte-bpe-tokenizer.ts';
 import { simulate } from '../../simulations/simulate.ts';
 import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
 import { exportRun } from '../../simulations/runner/export-run.ts';
@@ -81,6 +82,8 @@ describe('simulate on an hf:<dir> Llama base', () => {
       const root = await tempDir('sim-hf');
       const source = join(root, 'smol-hf');
       await writeSource(source, LLAMA);
+      const tokenizerJson = JSON.stringify(byteBpeTokenizerJson([]));
+      await writeFile(join(source, 'tokenizer.json'), tokenizerJson);
       const scenario = tinyScenario({
         name: 'hf-llama',
         transport: 'in-process',
@@ -101,6 +104,9 @@ describe('simulate on an hf:<dir> Llama base', () => {
       await exportRun({ runDir, format: 'peft', outDir: adapter, baseDir: base });
       await exportRun({ runDir, format: 'hf', outDir: merged });
 
+      // The source folder's own tokenizer travels with every exported model folder.
+      for (const dir of [base, merged])
+        expect(await readFile(join(dir, 'tokenizer.json'), 'utf8')).toBe(tokenizerJson);
       // The run's base is the source folder's model.
       expect(maxDiff(reference(base), reference(source))).toBeLessThan(1e-6);
       const adapted = reference(base, adapter);
