@@ -23,7 +23,7 @@ import { attachAdapter } from '../shared/adapters/registry.ts';
 import type { Adapter, AggregationRule } from '../shared/adapters/types.ts';
 import { assignParameters, type CheckpointableModel } from '../shared/model/parameters.ts';
 import type * as CheckpointModuleNs from '../shared/model/checkpoint.ts';
-import { createModel, GPT_SIZES, MLP_SIZES } from '../shared/model/zoo.ts';
+import { createModel, GPT_SIZES, LLAMA_SIZES, MLP_SIZES } from '../shared/model/zoo.ts';
 import type { Batch } from '../shared/model/types.ts';
 import { AdamW, type AdamWConfigInput } from '../shared/train/adamw.ts';
 import { ProximalTerm } from '../shared/train/fedprox.ts';
@@ -178,12 +178,12 @@ function* disposing(batches: Iterable<Batch>): Generator<Batch> {
 }
 
 function expectedModelConfig(run: ClientRunConfig): Record<string, unknown> {
-  const base =
-    (GPT_SIZES as Record<string, object>)[run.model] ?? (MLP_SIZES as Record<string, object>)[run.model];
+  const sizes: Record<string, object> = { ...GPT_SIZES, ...LLAMA_SIZES, ...MLP_SIZES };
+  const base = sizes[run.model];
   if (!base) {
     throw new FedpeftError(
       'UNKNOWN_MODEL',
-      `the run's model '${run.model}' is not known to this client (known: ${[...Object.keys(GPT_SIZES), ...Object.keys(MLP_SIZES)].join(', ')})`,
+      `the run's model '${run.model}' is not known to this client (known: ${Object.keys(sizes).join(', ')})`,
     );
   }
   return { ...base, ...(run.modelConfig ?? {}) };

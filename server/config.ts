@@ -43,14 +43,15 @@ export const coordinatorConfigSchema = strictObject({
     config: z.record(z.string(), z.unknown()).default({}),
     /**
      * The run's base weights, which the coordinator fingerprints and serves to clients (docs/protocol.md):
-     * a checkpoint directory (`model.safetensors` + `config.json`), or `{ pretrained: { corpus, size,
+     * a checkpoint directory (`model.safetensors` + `config.json`), `hf:<dir>` (a Hugging Face model folder,
+     * converted into the cache; its config.json then sets model.name / model.config), or `{ pretrained: { corpus, size,
      * minutes?, steps? } }` from the pretrained-base cache (trained on first use). Default: none — every
      * party builds the same base from `run.seed`.
      */
     base: z
       .union(
         [
-          z.string().min(1, 'model.base must be a checkpoint directory or { pretrained: {...} }'),
+          z.string().min(1, 'model.base must be a checkpoint directory, hf:<dir> or { pretrained: {...} }'),
           strictObject({
             pretrained: strictObject({
               /** A shipped corpus (e.g. moby-dick, sotu). */
@@ -65,7 +66,7 @@ export const coordinatorConfigSchema = strictObject({
         ],
         {
           error:
-            'model.base must be a checkpoint directory or { pretrained: { corpus, size, minutes?, steps? } }',
+            'model.base must be a checkpoint directory, hf:<dir> or { pretrained: { corpus, size, minutes?, steps? } }',
         },
       )
       .optional(),

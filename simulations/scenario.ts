@@ -31,7 +31,7 @@ const methodConfigSchema = z
   );
 
 export const TRANSPORTS = ['sockets', 'in-process'] as const;
-export const BASE_SOURCES = ['pretrained', 'random'] as const;
+export const BASE_SOURCES = ['pretrained', 'random', 'hf'] as const;
 export const GLOBAL_EVAL_SETS = ['all', 'participants'] as const;
 
 export const scenarioSchema = strictObject({
@@ -100,7 +100,15 @@ export const scenarioSchema = strictObject({
       .default('pretrained')
       .describe(
         'pretrained: a GPT pretrained on base.corpus, read from the cache (pretrained once when missing); ' +
-          'random: the seeded initialisation (classifiers, tests).',
+          'random: the seeded initialisation (classifiers, tests); ' +
+          'hf: the Hugging Face model folder base.dir (gpt2, llama, qwen2), which also sets the model.',
+      ),
+    dir: z
+      .string()
+      .min(1, 'base.dir must be a folder path')
+      .optional()
+      .describe(
+        'With source hf: a local Hugging Face model folder (config.json + model.safetensors or a sharded index).',
       ),
     corpus: z
       .enum(CORPUS_NAMES, { error: `base.corpus must be one of: ${CORPUS_NAMES.join(', ')}` })
@@ -133,6 +141,10 @@ export const scenarioSchema = strictObject({
         "Base-model cache directory. Default: the pretraining cache's own (FEDPEFT_CACHE_DIR, else XDG_CACHE_HOME/fedpeft, else ~/.cache/fedpeft).",
       ),
   })
+    .refine((b) => (b.source === 'hf') === (b.dir !== undefined), {
+      message: 'base.dir is required with base.source: hf, and only then',
+      path: ['dir'],
+    })
     .prefault({})
     .describe('Where the frozen base weights come from.'),
   method: strictObject({

@@ -12,7 +12,10 @@
 import type { Command } from 'commander';
 import { selectBackend } from '../../shared/tensor/backend.ts';
 import { loadCheckpoint } from '../../shared/model/checkpoint.ts';
-import { Gpt } from '../../shared/model/gpt.ts';
+import { MlpClassifier } from '../../shared/model/mlp-classifier.ts';
+import type { LanguageModel } from '../../shared/model/zoo.ts';
+import { hfBaseDir, loadHfBase } from '../../shared/model/hf/hf-base.node.ts';
+import { baseTokenizer } from '../../shared/model/hf/base-tokenizer.node.ts';
 import { listAdapterMethods } from '../../shared/adapters/registry.ts';
 import { loadCorpus } from '../../shared/data/corpora.ts';
 import { buildTokenStream } from '../../shared/data/lm-batches.ts';
@@ -34,6 +37,7 @@ interface FinetuneFlags {
   steps: string;
   lr?: string;
   batchSize: string;
+  contextLength?: string;
   seed: string;
   config?: string;
   evalWindows?: string;
@@ -45,19 +49,28 @@ interface FinetuneFlags {
 async function loadBase(
   flags: FinetuneFlags,
   log: (line: string) => void,
-): Promise<{ model: Gpt; dir: string }> {
+): Promise<{ model: LanguageModel; dir: string; tokenizerFile: string | null }> {
   let dir = flags.base;
+  const hfDir = dir !== undefined ? hfBaseDir(dir) : null;
+  if (hfDir !== null) {
+    const { base, model } = await loadHfBase(hfDir, {
+      ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
+      log,
+    });
+    if (model instanceof MlpClassifier) throw new Error('unreachable: an HF folder is a language model');
+    return { model, dir: base.source, tokenizerFile: base.tokenizerFile };
+  }
   if (!dir) {
     const base = await ensurePretrainedBase({ ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}), log });
     dir = base.dir;
     if (base.created) log(`pretrained the default base into ${dir}`);
   }
   const model = await loadCheckpoint(dir);
-  if (!(model instanceof Gpt)) {
+  if (model instanceof MlpClassifier) {
     model.dispose();
-    throw new UserError(`--base ${dir} holds a ${model.kind}, not a GPT language model`);
+    throw new UserError(`--base ${dir} holds a ${model.kind}, not a language model`);
   }
-  return { model, dir };
+  return { model, dir, tokenizerFile: null };
 }
 
 function parseConfigFlag(value: string | undefined): unknown {
@@ -117,6 +130,7 @@ export const finetuneCommand: CliCommand = {
       .option('--steps <n>', 'training steps', '200')
       .option('--lr <rate>', `peak learning rate (default ${DEFAULT_FINETUNE_LR})`)
       .option('--batch-size <n>', 'windows per step', '8')
+      .option('--context-length <n>', "tokens per window (default: the model's context length)")
       .option('--seed <s>', 'partition, adapter and batch seed', '0')
       .option(
         '--config <json>',
@@ -125,7 +139,8 @@ export const finetuneCommand: CliCommand = {
       .option('--eval-windows <n>', 'held-out windows scored (evenly spaced; default all)')
       .option(
         '--base <dir>',
-        'base checkpoint directory (default: the cached pretrained base, trained if missing)',
+        'base: a checkpoint directory, or hf:<dir> for a Hugging Face model folder (gpt2, llama, qwen2); ' +
+          'default: the cached pretrained base, trained if missing',
       )
       .option('--cache-dir <dir>', 'base-model cache (default $FEDPEFT_CACHE_DIR or ~/.cache/fedpeft)')
       .option('--json', 'print one JSON object')
@@ -134,6 +149,7 @@ export const finetuneCommand: CliCommand = {
         '\nExamples:\n  fedpeft finetune --method pica --dataset sotu --pooled --steps 300\n' +
           "  fedpeft finetune --method lora --client 'Abraham Lincoln' --steps 100 --json\n" +
           '  fedpeft finetune --method cla --config \'{"r": 8}\' --base runs/base\n' +
+          '  fedpeft finetune --method pica --base hf:models/SmolLM2-135M --context-length 128 --steps 50\n' +
           '  fedpeft finetune --method losa --steps 300 --config \'{"targetSparsity": 0.5}\'',
       )
       .action(async (flags: FinetuneFlags, cmd: Command) => {
@@ -157,7 +173,8 @@ export const finetuneCommand: CliCommand = {
         const backend = await selectBackend({ force: cmd.optsWithGlobals<{ backend?: string }>().backend });
         const log = (line: string) => process.stderr.write(`${line}\n`);
         log(`backend: ${backend.chosen}; ${texts.description}`);
-        const { model, dir } = await loadBase(flags, log);
+        const { model, dir, tokenizerFile } = await loadBase(flags, log);
+        const encoder = await baseTokenizer(model.config.vocabSize, tokenizerFile, dir);
         const ui = progressBar(
           `finetune ${flags.method} [{bar}] {percentage}% | step {step} | loss {loss} | ETA {eta_formatted}`,
         );
@@ -168,10 +185,13 @@ export const finetuneCommand: CliCommand = {
             method: flags.method,
             methodConfig,
             seed,
-            trainStream: buildTokenStream(texts.train),
-            evalStream: buildTokenStream(texts.evaluation),
+            trainStream: buildTokenStream(texts.train, { encoder }),
+            evalStream: buildTokenStream(texts.evaluation, { encoder }),
             steps,
             batchSize: numberFlag('batch-size', flags.batchSize, true),
+            ...(flags.contextLength !== undefined
+              ? { contextLength: numberFlag('context-length', flags.contextLength, true) }
+              : {}),
             ...(flags.lr !== undefined ? { learningRate: numberFlag('lr', flags.lr) } : {}),
             ...(flags.evalWindows !== undefined
               ? { evalWindows: numberFlag('eval-windows', flags.evalWindows, true) }

@@ -18,6 +18,7 @@ import { ClientTrainer, runContextLength, type ClientRunConfig } from '../../cli
 import { runBaseDir } from '../../client/run-base.node.ts';
 import { jsonLineLogger } from '../../server/logger.ts';
 import { UserError } from '../errors.ts';
+import { checkpointDirOf } from '../../shared/model/hf/hf-base.node.ts';
 import type { CliCommand } from './registry.ts';
 import { parseTraitFlags, type TraitFlags } from './join-traits.ts';
 import {
@@ -97,7 +98,7 @@ export const joinCommand: CliCommand = {
       )
       .option(
         '--base <dir>',
-        "base checkpoint directory; when the run names a base, it must be that one (default: download the run's base, or build the seeded one)",
+        "base checkpoint directory or hf:<dir> (a Hugging Face folder); when the run names a base, it must be that one (default: download the run's base, or build the seeded one)",
       )
       .option(
         '--run-config <json|file>',
@@ -173,16 +174,17 @@ export const joinCommand: CliCommand = {
           traits,
           giveUpAfterMs: giveUpAfterS * 1000,
           createTrainer: async (r) => {
+            const localBase = flags.base ? await checkpointDirOf(flags.base) : undefined;
             // A run on a distributed base trains on exactly its bytes: a matching --base or a verified download.
             const baseCheckpoint = r.base
               ? await runBaseDir({
                   base: r.base,
                   serverUrl: flags.server,
                   token,
-                  ...(flags.base ? { localDir: flags.base } : {}),
+                  ...(localBase ? { localDir: localBase } : {}),
                   log: (event, fields) => logger.log('info', event, fields),
                 })
-              : flags.base;
+              : localBase;
             return ClientTrainer.create({
               run: r,
               data: LocalLmData.fromDocuments(documents, r.seed, formatDataSpec(spec), {

@@ -98,6 +98,13 @@ async function serve(opts: ServeOptions): Promise<void> {
       })
     : undefined;
   if (base) logger.log('info', 'base-ready', { dir: base.dir, sha256: base.sha256, bytes: base.bytes });
+  // An hf:<dir> base is the model: its config.json sets model.name / model.config (model.config still overrides).
+  if (base?.model)
+    config.model = {
+      ...config.model,
+      name: base.model.name,
+      config: { ...base.model.config, ...config.model.config },
+    };
   const method = describeMethod({
     model: config.model.name,
     modelConfig: config.model.config,

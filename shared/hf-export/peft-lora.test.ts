@@ -1,29 +1,28 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../tensor/backend.ts';
+import { Llama } from '../model/llama.ts';
 import { hostTensor, type HostTensor, type HostTensorMap } from '../tensor/host-tensor.ts';
-import { llamaFamily, type LlamaLikeModel } from './llama-family.ts';
+import { llamaFamily } from './llama-family.ts';
 import { buildPeftLora, rankPatternKey, type HostFactors } from './peft-lora.ts';
 
 const D = 4;
 const HIDDEN = 6;
 
-/** A Llama-shaped stand-in: only the dimensions the descriptor reads (the fedpeft Llama model lands later). */
-const llama: LlamaLikeModel = {
-  config: {
-    vocabSize: 10,
-    contextLength: 8,
-    dModel: D,
-    layers: 2,
-    heads: 2,
-    kvHeads: 1,
-    hidden: HIDDEN,
-    rmsNormEps: 1e-6,
-    ropeTheta: 10000,
-    tiedHead: false,
-  },
-  hfTensors: () => new Map(),
-  linearOutDim: (name) => (/\.(gate|up)$/.test(name) ? HIDDEN : /\.(k|v)$/.test(name) ? D / 2 : D),
-};
+let llama: Llama;
+beforeAll(async () => {
+  await useBackend('cpu');
+  // The real model, small: k and v are D/2 wide (one key/value head of two), gate/up HIDDEN wide.
+  llama = new Llama(
+    { vocabSize: 10, contextLength: 8, dModel: D, layers: 4, heads: 2, kvHeads: 1, intermediateSize: HIDDEN },
+    { seed: 1 },
+  );
+});
+afterAll(() => llama.dispose());
+
+function outDim(name: string): number {
+  return /\.(gate|up)$/.test(name) ? HIDDEN : /\.(k|v)$/.test(name) ? D / 2 : D;
+}
 
 const LINEARS = [
   'layers.0.attn.q',
@@ -71,7 +70,7 @@ const updatesArb = fc.subarray(LINEARS, { minLength: 1 }).chain((names) =>
         fc.array(
           fc
             .integer({ min: 1, max: 2 })
-            .chain((r) => fc.record({ P: matrix(inDim(name), r), Q: matrix(r, llama.linearOutDim(name)) })),
+            .chain((r) => fc.record({ P: matrix(inDim(name), r), Q: matrix(r, outDim(name)) })),
           { minLength: 1, maxLength: 3 },
         ),
       ),
@@ -121,6 +120,7 @@ describe('buildPeftLora (Llama descriptor)', () => {
     expect(llamaFamily.moduleOf('head', llama).module).toBe('lm_head');
     expect(() => llamaFamily.moduleOf('layers.0.ln1', llama)).toThrow(/no Llama module/);
     expect(llamaFamily.config(llama)).toMatchObject({ model_type: 'llama', num_key_value_heads: 1 });
+    expect(llamaFamily.moduleOf('layers.2.attn.v', llama).moduleOut).toBe(D / 2);
   });
 
   it('rank_pattern keys match their module and no other under both PEFT matching rules', () => {

@@ -9,7 +9,7 @@
  * Browser-safe: the caller supplies the model and token streams.
  */
 import { FedpeftError } from '../errors.ts';
-import type { Gpt } from '../model/gpt.ts';
+import type { LanguageModel } from '../model/zoo.ts';
 import { attachAdapter } from '../adapters/registry.ts';
 import type { Adapter } from '../adapters/types.ts';
 import { summarizeAdapter } from '../adapters/summary.ts';
@@ -27,7 +27,7 @@ export interface FinetuneOptions {
    * except for chained methods, whose completed links are folded into the base kernels by design. LoSA puts
    * the dense kernels back; with `keepAdapter` it leaves the pruned, stage-merged base under its adapter.
    */
-  model: Gpt;
+  model: LanguageModel;
   method: string;
   /**
    * The method's config (validated by its schema; `{}` = the paper's defaults). For LoSA: the schedule's
@@ -40,6 +40,11 @@ export interface FinetuneOptions {
   steps: number;
   /** Default 8. */
   batchSize?: number;
+  /**
+   * Tokens per training/evaluation window. Default: the model's context length (Hugging Face Llama bases
+   * declare thousands; a shorter window trains the same weights at a fraction of the memory).
+   */
+  contextLength?: number;
   /** Peak AdamW learning rate. Default `DEFAULT_FINETUNE_LR`. */
   learningRate?: number;
   /** Default 10% of the steps. Not used by LoSA (a constant rate per stage). */
@@ -85,7 +90,13 @@ export function finetuneLanguageModel(options: FinetuneOptions): FinetuneResult 
   if (options.method === 'losa') {
     return finetuneLosa({ ...options, learningRate: options.learningRate ?? DEFAULT_FINETUNE_LR });
   }
-  const contextLength = model.config.contextLength;
+  const contextLength = options.contextLength ?? model.config.contextLength;
+  if (!Number.isInteger(contextLength) || contextLength < 2 || contextLength > model.config.contextLength) {
+    throw new FedpeftError(
+      'INVALID_CONFIG',
+      `contextLength must be a whole number in 2..${model.config.contextLength} (the model's), got ${contextLength}`,
+    );
+  }
   const evaluate = () =>
     evaluateOnStream(model, options.evalStream, { contextLength, maxWindows: options.evalWindows });
   const before = evaluate();

@@ -77,7 +77,7 @@ function whatWasRun(s: Scenario, summary: RunSummary): string {
   const sampling = s.strategy.sampling;
   const lines = [
     `- **Data**: \`${s.data.dataset}\`, ${partitionText(s)}; ${summary.clients} clients in the federation`,
-    `- **Model**: \`${s.model.name}\`, base ${s.base.source === 'pretrained' ? `pretrained on \`${s.base.corpus}\`` : 'randomly initialised'}`,
+    `- **Model**: \`${s.model.name}\`, base ${s.base.source === 'pretrained' ? `pretrained on \`${s.base.corpus}\`` : s.base.source === 'hf' ? `the Hugging Face folder \`${s.base.dir}\`` : 'randomly initialised'}`,
     `- **Method**: \`${summary.method}\`${config}; ${formatCount(summary.trainable_params)} trainable parameters per client` +
       (summary.shared_params !== null ? `, ${formatCount(summary.shared_params)} sent per round` : ''),
     `- **Strategy**: \`${summary.strategy}\`, sampling ${sampling.fraction} of the clients per round (at least ${sampling.minClients})`,

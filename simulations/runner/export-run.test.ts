@@ -1,6 +1,6 @@
 /**
  * `fedpeft export` checked against an independent reference: test/reference/hf_reference.py (numpy, written from
- * GPT-2's and PEFT's published definitions) loads the exported files and must reproduce fedpeft's own logits.
+ * GPT-2's, Llama's and PEFT's published definitions) loads the exported files and must reproduce fedpeft's own logits.
  * Run folders are made here the way the fleet runner writes them, with random global states, so every update
  * is far from zero (an export that dropped a link or a block would miss by much more than the tolerance).
  */
@@ -23,6 +23,7 @@ import { PEFT_CONFIG_KEYS } from '../../shared/hf-export/peft-lora.ts';
 import { parseCoordinatorConfig } from '../../server/config.ts';
 import { ADAPTER_FILE, adapterRoundFile, type RunAdapterRecord } from './run-adapter.ts';
 import { exportRun } from './export-run.ts';
+import { loadHfFolder } from '../../shared/model/hf/load-folder.ts';
 import { REFERENCE_PYTHON } from '../../test/reference/python.ts';
 
 const REFERENCE = join(import.meta.dirname, '../../test/reference/hf_reference.py');
@@ -88,10 +89,15 @@ async function makeRun(
   method: string,
   methodConfig: Record<string, unknown>,
   rounds: number,
+  modelName: string = MODEL,
+  modelConfig: Record<string, unknown> = {},
 ): Promise<MadeRun> {
-  const runDir = join(root, `run-${method}-${rounds}`);
+  const runDir = join(
+    root,
+    `run-${modelName}-${JSON.stringify(modelConfig).replace(/\W/g, '')}-${method}-${rounds}`,
+  );
   await mkdir(join(runDir, 'adapters'), { recursive: true });
-  const model = createModel(MODEL, { seed: SEED });
+  const model = createModel(modelName, { seed: SEED, ...modelConfig });
   const adapter = attachAdapter(model, method, methodConfig, { seed: SEED });
   const schedule = new LinkSchedule(parseCoordinatorConfig({}).method.roundsPerLink);
   const rng = new Rng(99);
@@ -109,8 +115,8 @@ async function makeRun(
       format: 'fedpeft-run-adapter',
       method,
       methodConfig,
-      model: MODEL,
-      modelConfig: {},
+      model: modelName,
+      modelConfig,
       seed: SEED,
       baseDir: null,
       rounds: Array.from({ length: rounds }, (_, i) => i + 1),
@@ -125,6 +131,15 @@ async function makeRun(
     adapter.detach();
     model.dispose();
   }
+}
+
+function fedpeftLogits(model: { logits(ids: tf.Tensor2D): tf.Tensor3D }): Float32Array {
+  return tf.tidy(() =>
+    model
+      .logits(tf.tensor2d([IDS], [1, IDS.length], 'int32'))
+      .dataSync<'float32'>()
+      .slice(),
+  );
 }
 
 function referenceLogits(modelDir: string, adapterDir?: string): Float32Array {
@@ -201,6 +216,47 @@ describe('fedpeft export matches the independent numpy reference', () => {
     const meta = await readJson(join(out, 'fedpeft_export.json'));
     expect(meta).toMatchObject({ method: 'c3la', round: 12, links: 3, family: 'gpt2' });
   });
+});
+
+describe('fedpeft export of a Llama-family run matches the independent numpy reference', () => {
+  const cases: [string, Record<string, unknown>, number, Record<string, unknown>][] = [
+    ['lora', { r: 4, alpha: 8, roles: ['q', 'k', 'gate', 'down'] }, 2, {}],
+    ['pica', { r: 4, roles: ['q', 'v', 'o', 'up'] }, 2, {}],
+    ['cla', { r: 3, roles: ['k', 'gate'] }, 1, {}],
+    // 12 rounds at 5 rounds per link: three links, two folded.
+    ['c3la', { r: 2, alpha: 4, roles: ['q', 'v', 'down'] }, 12, {}],
+    // q/k/v biases without an o bias: a Qwen2 model.
+    ['pica', { r: 2, roles: ['q', 'k', 'v'] }, 1, { qkvBias: true }],
+  ];
+  for (const [method, config, rounds, modelConfig] of cases) {
+    const family = modelConfig.qkvBias ? 'qwen2' : 'llama';
+    it(`${family} ${method}: base + PEFT adapter (q_proj.. names) and the merged hf export give fedpeft's logits`, async () => {
+      const { runDir, logits } = await makeRun(method, config, rounds, 'test-llama', modelConfig);
+      const tag = `llama-${family}-${method}`;
+      const out = join(root, `${tag}-adapter`);
+      const base = join(root, `${tag}-base`);
+      await exportRun({ runDir, format: 'peft', outDir: out, baseDir: base });
+      const adapterConfig = await readJson(join(out, 'adapter_config.json'));
+      expect(adapterConfig.fan_in_fan_out).toBe(false);
+      for (const m of adapterConfig.target_modules as string[])
+        expect(m).toMatch(/^model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)$/);
+      expect((await readJson(join(base, 'config.json'))).model_type).toBe(family);
+
+      expect(maxAbsDiff(referenceLogits(base), logits)).toBeGreaterThan(1e-2);
+      expect(maxAbsDiff(referenceLogits(base, out), logits)).toBeLessThan(1e-4);
+
+      const merged = join(root, `${tag}-merged`);
+      await exportRun({ runDir, format: 'hf', outDir: merged });
+      expect(maxAbsDiff(referenceLogits(merged), logits)).toBeLessThan(1e-4);
+      // Round trip: fedpeft's own HF loader reads the merged folder back to the same logits.
+      const back = await loadHfFolder(merged);
+      try {
+        expect(maxAbsDiff(fedpeftLogits(back), logits)).toBeLessThan(1e-5);
+      } finally {
+        back.dispose();
+      }
+    });
+  }
 });
 
 describe('fedpeft export files', () => {

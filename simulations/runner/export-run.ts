@@ -18,11 +18,14 @@ import { disposeFactors } from '../../shared/adapters/core/low-rank-factors.ts';
 import { asBuffer } from '../../shared/model/checkpoint.ts';
 import { serializeSafetensors } from '../../shared/model/safetensors.ts';
 import { Gpt } from '../../shared/model/gpt.ts';
+import { Llama } from '../../shared/model/llama.ts';
 import type { ZooModel } from '../../shared/model/zoo.ts';
 import type { HfFamily } from '../../shared/hf-export/family.ts';
 import { gpt2Family } from '../../shared/hf-export/gpt2-family.ts';
+import { llamaFamily } from '../../shared/hf-export/llama-family.ts';
 import { buildPeftLora } from '../../shared/hf-export/peft-lora.ts';
 import { byteTokenizerFiles } from '../../shared/hf-export/byte-tokenizer-files.ts';
+import { HF_TOKENIZER_FILES } from '../../shared/model/hf/hf-base.node.ts';
 import { allUpdates, buildBaseModel, readRunRecord, replayAdapter } from './run-replay.ts';
 import type { RunAdapterRecord } from './run-adapter.ts';
 
@@ -55,20 +58,48 @@ export const EXPORT_METADATA_FILE = 'fedpeft_export.json';
 
 type Files = Map<string, string | Uint8Array>;
 
-function familyOf(model: ZooModel): { family: HfFamily<Gpt>; model: Gpt } {
-  if (model instanceof Gpt) return { family: gpt2Family, model };
+/** A family descriptor bound to one model, so the exports below need not know which family it is. */
+type BoundFamily = HfFamily<unknown> & { vocabSize: number; contextLength: number };
+
+function bind<M extends Gpt | Llama>(family: HfFamily<M>, model: M): BoundFamily {
+  return {
+    modelType: String(family.config(model).model_type),
+    moduleOf: (linear) => family.moduleOf(linear, model),
+    weights: () => family.weights(model),
+    config: () => family.config(model),
+    vocabSize: model.config.vocabSize,
+    contextLength: model.config.contextLength,
+  };
+}
+
+function familyOf(model: ZooModel): BoundFamily {
+  if (model instanceof Gpt) return bind(gpt2Family, model);
+  if (model instanceof Llama) return bind(llamaFamily, model);
   throw new FedpeftError(
     'NO_HF_FAMILY',
-    `a ${model.kind} model has no Hugging Face model family to export to (GPT models export as gpt2)`,
+    `a ${model.kind} model has no Hugging Face model family to export to (GPT models export as gpt2, Llama models as llama or qwen2)`,
   );
 }
 
-function hfFolderFiles(model: Gpt, family: HfFamily<Gpt>, metadata: Record<string, unknown>): Files {
+/** The tokenizer files an `hf:<dir>` base brought along (kept beside its converted checkpoint). */
+async function baseTokenizerFiles(record: RunAdapterRecord): Promise<Files> {
   const files: Files = new Map();
-  files.set(HF_WEIGHTS_FILE, serializeSafetensors(family.weights(model), { format: 'pt' }));
-  files.set('config.json', `${JSON.stringify(family.config(model), null, 2)}\n`);
-  if (model.config.vocabSize === 256) {
-    for (const [name, text] of Object.entries(byteTokenizerFiles(model.config.contextLength)))
+  if (record.baseDir === null) return files;
+  for (const name of HF_TOKENIZER_FILES) {
+    const bytes = await readFile(join(record.baseDir, name)).catch(() => null);
+    if (bytes) files.set(name, new Uint8Array(bytes));
+  }
+  return files;
+}
+
+function hfFolderFiles(family: BoundFamily, metadata: Record<string, unknown>, tokenizer: Files): Files {
+  const files: Files = new Map();
+  files.set(HF_WEIGHTS_FILE, serializeSafetensors(family.weights(null), { format: 'pt' }));
+  files.set('config.json', `${JSON.stringify(family.config(null), null, 2)}\n`);
+  // The source model's own tokenizer wins; fedpeft's byte tokenizer is described when there is none.
+  for (const [name, content] of tokenizer) files.set(name, content);
+  if (tokenizer.size === 0 && family.vocabSize === 256) {
+    for (const [name, text] of Object.entries(byteTokenizerFiles(family.contextLength)))
       files.set(name, text);
   }
   files.set(EXPORT_METADATA_FILE, `${JSON.stringify(metadata, null, 2)}\n`);
@@ -157,24 +188,26 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const record = await readRunRecord(runDir);
   const round = resolveRound(record, runDir, options.format, options.round);
   const zoo = await buildBaseModel(record);
+  const tokenizer = await baseTokenizerFiles(record);
   try {
-    const { family, model } = familyOf(zoo);
+    const family = familyOf(zoo);
+    const model = zoo;
     if (options.format === 'hf' && round === 0) {
-      const files = hfFolderFiles(model, family, metadataOf(record, runDir, 0, { base: true }));
+      const files = hfFolderFiles(family, metadataOf(record, runDir, 0, { base: true }), tokenizer);
       await writeFolders(new Map([[outDir, files]]));
       return { round, method: record.method, files: [...files.keys()] };
     }
     // The base as HF files, before the replay folds links into the kernels.
     const baseFiles =
       options.format === 'peft'
-        ? hfFolderFiles(model, family, metadataOf(record, runDir, 0, { base: true }))
+        ? hfFolderFiles(family, metadataOf(record, runDir, 0, { base: true }), tokenizer)
         : null;
     const replayed = await replayAdapter(model, record, runDir, round);
     const { adapter } = replayed;
     try {
       if (options.format === 'hf') {
         adapter.merge();
-        const files = hfFolderFiles(model, family, metadataOf(record, runDir, round));
+        const files = hfFolderFiles(family, metadataOf(record, runDir, round), tokenizer);
         await writeFolders(new Map([[outDir, files]]));
         return { round, method: record.method, files: [...files.keys()] };
       }
@@ -205,7 +238,7 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
       const baseDir = resolve(options.baseDir ?? join(dirname(outDir), `${basename(outDir)}-base`));
       const baseWritten = !(await exists(join(baseDir, HF_WEIGHTS_FILE)));
       if (!baseWritten) await assertSameBase(baseDir, baseFiles!.get(HF_WEIGHTS_FILE) as Uint8Array);
-      const peft = buildPeftLora(family, model, updates, baseReference(baseDir));
+      const peft = buildPeftLora(family, null, updates, baseReference(baseDir));
       const files: Files = new Map();
       files.set(PEFT_WEIGHTS_FILE, serializeSafetensors(peft.weights, { format: 'pt' }));
       files.set(PEFT_CONFIG_FILE, `${JSON.stringify(peft.config, null, 2)}\n`);

@@ -10,7 +10,7 @@
 import { FedpeftError } from '../../shared/errors.ts';
 import { loadCorpus } from '../../shared/data/corpora.ts';
 import { partitionCorpus, type ClientData } from '../../shared/data/partition.ts';
-import { GPT_SIZES } from '../../shared/model/zoo.ts';
+import { GPT_SIZES, LLAMA_SIZES } from '../../shared/model/zoo.ts';
 import { Rng } from '../../shared/tensor/rng.ts';
 import { LocalLmData } from '../../client/local-lm-data.ts';
 import type { LocalTrainingData } from '../../client/local-training-data.ts';
@@ -58,11 +58,13 @@ export function federationClients(scenario: Scenario): FederationClients {
 
 /** The context length of the scenario's model (overrides included). */
 export function scenarioContextLength(scenario: Scenario): number {
-  const size = (GPT_SIZES as Record<string, { contextLength: number }>)[scenario.model.name];
+  const size = ({ ...GPT_SIZES, ...LLAMA_SIZES } as Record<string, { contextLength: number }>)[
+    scenario.model.name
+  ];
   if (!size) {
     throw new FedpeftError(
       'UNSUPPORTED_SCENARIO',
-      `model '${scenario.model.name}' is neither a GPT nor an mlp classifier of the zoo; the fleet runner ` +
+      `model '${scenario.model.name}' is neither a GPT, a Llama nor an mlp classifier of the zoo; the fleet runner ` +
         `trains only those`,
     );
   }

@@ -44,7 +44,7 @@ import { DeviceFleet, type TrainingFootprint } from '../devices.ts';
 import type { Scenario } from '../scenario.ts';
 import type { FleetRunner, FleetRunOptions, FleetRunResult } from '../simulate.ts';
 import type { ClientResultInput, RoundMetricsInput } from '../report/run-records.ts';
-import { loadBaseWeights, resolveBase } from './base-model.ts';
+import { loadBaseWeights, resolveBase, scenarioWithBaseModel } from './base-model.ts';
 import { snapshotBytes, type ClientStateSnapshot } from './compact-state-store.ts';
 import { clientData, federationClients, scenarioContextLength } from './federation-data.ts';
 import { pooledAccuracy, scenarioTask } from './classification-data.ts';
@@ -193,7 +193,8 @@ interface Executor {
 export class ScenarioFleetRunner implements FleetRunner {
   constructor(private readonly options: FleetRunnerOptions = {}) {}
 
-  async run({ scenario, recorder, log, signal }: FleetRunOptions): Promise<FleetRunResult> {
+  async run({ scenario: given, recorder, log, signal }: FleetRunOptions): Promise<FleetRunResult> {
+    const scenario = await scenarioWithBaseModel(given);
     const startedAt = new Date();
     const wallStart = performance.now();
     const task = scenarioTask(scenario);

@@ -181,7 +181,12 @@ def llama_logits(config, w, ids):
     return h @ head.T
 
 
-FAMILIES = {"gpt2": (gpt2_logits, gpt2_conv1d_modules), "llama": (llama_logits, lambda config: set())}
+FAMILIES = {
+    "gpt2": (gpt2_logits, gpt2_conv1d_modules),
+    "llama": (llama_logits, lambda config: set()),
+    # Qwen2 is Llama's forward pass with q/k/v biases (read by `lin` when present).
+    "qwen2": (llama_logits, lambda config: set()),
+}
 
 
 def main():
