@@ -9,7 +9,13 @@ import type { Scenario } from './scenario.ts';
 import { scenarioForMethod } from './scenario.ts';
 import { compareReport } from './report/compare-report.ts';
 import { LiveRoundTable } from './report/live-table.ts';
-import type { ClientResultInput, RunSummaryInput, Task } from './report/run-records.ts';
+import type {
+  ClientResult,
+  ClientResultInput,
+  RoundMetrics,
+  RunSummaryInput,
+  Task,
+} from './report/run-records.ts';
 import { RunRecorder, runTimestamp, type RunArtifacts } from './report/run-recorder.ts';
 
 export interface FleetRunOptions {
@@ -33,7 +39,17 @@ export interface FleetRunner {
   run(options: FleetRunOptions): Promise<FleetRunResult>;
 }
 
+/** Follows the runs as they happen (the live dashboard, simulations/dashboard/run-dashboard.ts). */
+export interface SimulationObserver {
+  showRun(run: { runId: string; method: string; model: string; totalRounds: number }): void;
+  round(metrics: RoundMetrics): void;
+  runFinished(task: Task, clients: readonly ClientResult[]): void;
+  allFinished(): void;
+}
+
 export interface SimulateOptions {
+  /** Told of every run, round and result as they happen (the live dashboard). */
+  observer?: SimulationObserver;
   /** Where the live table and progress lines go. Default: stdout. */
   write?: (text: string) => void;
   signal?: AbortSignal;
@@ -76,19 +92,28 @@ export async function simulate(
       dp: runScenario.privacy.dp !== undefined,
     });
     recorder.onRound((m) => table.print(m));
+    options.observer?.showRun({
+      runId: recorder.runId,
+      method: runScenario.method.name,
+      model: runScenario.model.name,
+      totalRounds: runScenario.training.rounds,
+    });
+    const observer = options.observer;
+    if (observer) recorder.onRound((m) => observer.round(m));
     const result = await runner.run({
       scenario: runScenario,
       recorder,
       log: (line) => write(`${line}\n`),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    runs.push(
-      await recorder.finish({
-        summary: { ...result.summary, run_id: recorder.runId },
-        clients: result.clients,
-      }),
-    );
+    const artifacts = await recorder.finish({
+      summary: { ...result.summary, run_id: recorder.runId },
+      clients: result.clients,
+    });
+    runs.push(artifacts);
+    options.observer?.runFinished(artifacts.summary.task, artifacts.clients);
   }
+  options.observer?.allFinished();
   if (!comparing) {
     const reportPath = join((runs[0] as RunArtifacts).dir, 'report.md');
     write(`\nreport: ${reportPath}\n`);

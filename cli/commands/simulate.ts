@@ -11,6 +11,8 @@ import { listPresets, loadScenario } from '../../simulations/load-scenario.ts';
 import type { Override } from '../../simulations/scenario-overrides.ts';
 import { simulate } from '../../simulations/simulate.ts';
 import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
+import { RunDashboard } from '../../simulations/dashboard/run-dashboard.ts';
+import { keepDashboardOpen } from './dashboard-lifetime.ts';
 import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts';
 import { progressBar, withInterrupt } from './pretrain.ts';
 import type { CliCommand } from './registry.ts';
@@ -22,6 +24,18 @@ interface SimulateFlags {
   transport?: string;
   out?: string;
   json?: boolean;
+  /** `--no-dashboard` sets it false. */
+  dashboard: boolean;
+  dashboardPort?: string;
+  exitWhenDone?: boolean;
+}
+
+function dashboardPort(flag: string | undefined): number {
+  if (flag === undefined) return 0;
+  const port = Number(flag);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new FedpeftError('INVALID_FLAG', `--dashboard-port must be an integer in 0..65535, got '${flag}'`);
+  return port;
 }
 
 /** Flags that are scenario fields, as `--set` overrides (applied after the file's own values). */
@@ -83,10 +97,18 @@ async function run(
     ? (t: string) => void process.stderr.write(t)
     : (t: string) => void process.stdout.write(t);
   write(`fedpeft simulate ${scenario.name}: backend ${backend.chosen}${backend.forced ? ' (forced)' : ''}\n`);
+  const dashboard = flags.dashboard
+    ? await RunDashboard.start({ port: dashboardPort(flags.dashboardPort) })
+    : undefined;
+  if (dashboard) write(`live dashboard: ${dashboard.url}/\n`);
   const progress = pretrainProgress();
   const runner = new ScenarioFleetRunner({ pretrainEvents: progress.events });
   try {
-    const result = await withInterrupt((signal) => simulate(runner, scenario, { write, signal }));
+    let interrupted: AbortSignal | undefined;
+    const result = await withInterrupt((signal) => {
+      interrupted = signal;
+      return simulate(runner, scenario, { write, signal, ...(dashboard ? { observer: dashboard } : {}) });
+    });
     if (flags.json) {
       process.stdout.write(
         `${JSON.stringify(
@@ -100,8 +122,18 @@ async function run(
         )}\n`,
       );
     }
+    progress.stop();
+    if (dashboard)
+      await keepDashboardOpen({
+        url: dashboard.url,
+        // A Ctrl-C during the run means "stop", not "stop training but keep the page".
+        exitWhenDone: (flags.exitWhenDone ?? false) || (interrupted?.aborted ?? false),
+        write: (t) => void process.stderr.write(t),
+        close: () => dashboard.close(),
+      });
   } finally {
     progress.stop();
+    await dashboard?.close();
   }
 }
 
@@ -128,6 +160,12 @@ export const simulateCommand: CliCommand = {
       .option('--transport <kind>', 'sockets (real loopback socket.io) or in-process (large fleets)')
       .option('--out <dir>', 'parent folder of the run folder (default: runs)')
       .option('--json', 'print the run summaries as one JSON object on stdout (the table goes to stderr)')
+      .option('--no-dashboard', 'do not serve the live dashboard (on by default, loopback only)')
+      .option('--dashboard-port <port>', 'port of the live dashboard (default: any free port, printed)')
+      .option(
+        '--exit-when-done',
+        'exit when the run is over instead of keeping the dashboard up until Ctrl-C (scripts, CI)',
+      )
       .addHelpText(
         'after',
         [
@@ -136,10 +174,11 @@ export const simulateCommand: CliCommand = {
           '  fedpeft simulate --preset quickstart            # what `npm start` runs',
           '  fedpeft simulate my-scenario.yaml --set training.rounds=3 --set seed=1',
           '  fedpeft simulate --preset quickstart --compare pica,lora,ffa-lora',
-          '  fedpeft simulate --preset quickstart --transport in-process --out /tmp/runs --json',
+          '  fedpeft simulate --preset quickstart --transport in-process --out /tmp/runs --json --exit-when-done',
           '',
           'The run folder (runs/<id>/) holds metrics.jsonl, summary.json, clients.json, report.md and SVG plots;',
-          'adapters/round-<N>.safetensors feed `fedpeft export`.',
+          'adapters/round-<N>.safetensors feed `fedpeft export`. The live dashboard (URL printed at the start)',
+          'stays up after the run until Ctrl-C; --exit-when-done closes it at once, --no-dashboard turns it off.',
         ].join('\n'),
       )
       .action(async (scenario: string | undefined, flags: SimulateFlags, cmd: Command) => {

@@ -18,6 +18,7 @@ import type { Scenario } from '../scenario.ts';
 import { clientsPlot, lossPlot, qualityPlot } from './plots.ts';
 import {
   clientResultSchema,
+  type ClientResult,
   roundMetricsSchema,
   runSummarySchema,
   type ClientResultInput,
@@ -53,6 +54,8 @@ export interface RunRecorderOptions {
 export interface RunArtifacts {
   dir: string;
   summary: RunSummary;
+  /** clients.json: each client's base / global / personal scores. */
+  clients: ClientResult[];
   files: string[];
 }
 
@@ -157,6 +160,6 @@ export class RunRecorder {
       RUN_FILES.report,
       buildRunReport({ scenario: this.scenario, summary, rounds: this.rounds, clients, plots }),
     );
-    return { dir: this.dir, summary, files: [RUN_FILES.scenario, RUN_FILES.metrics, ...files] };
+    return { dir: this.dir, summary, clients, files: [RUN_FILES.scenario, RUN_FILES.metrics, ...files] };
   }
 }
