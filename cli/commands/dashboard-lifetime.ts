@@ -1,7 +1,16 @@
 /**
- * How long a command's dashboard stays up after its run is over: until the user stops it (Ctrl-C, SIGTERM),
- * so the page can still be read when training is done; `--exit-when-done` (scripts, CI) closes it at once.
+ * How long a command's dashboard stays up after its run is over: in a terminal, until the user stops it
+ * (Ctrl-C, SIGTERM), so the page can still be read when training is done; `--exit-when-done` closes it at
+ * once. Without a terminal (a script, CI, a test harness) the command exits when done unless
+ * `--keep-dashboard` asks otherwise: nothing there could press Ctrl-C.
  */
+
+/** Whether to keep the page up after the run: the flags, else "is a person watching" (stdout is a TTY). */
+export function keepsDashboard(flags: { exitWhenDone?: boolean; keepDashboard?: boolean }): boolean {
+  if (flags.exitWhenDone) return false;
+  if (flags.keepDashboard) return true;
+  return process.stdout.isTTY === true;
+}
 
 /** Resolves at the first SIGINT or SIGTERM (the listeners are removed again). */
 export function untilStopped(): Promise<string> {
@@ -21,11 +30,11 @@ export function untilStopped(): Promise<string> {
 /** Keeps a finished run's dashboard up until the user stops the command (unless `exitWhenDone`). */
 export async function keepDashboardOpen(options: {
   url: string;
-  exitWhenDone: boolean;
+  keepOpen: boolean;
   write: (text: string) => void;
   close: () => Promise<void>;
 }): Promise<void> {
-  if (!options.exitWhenDone) {
+  if (options.keepOpen) {
     options.write(
       `\nthe run is over; the dashboard stays up at ${options.url}/ — press Ctrl-C to exit ` +
         '(--exit-when-done exits at once)\n',

@@ -12,9 +12,9 @@ import type { Override } from '../../simulations/scenario-overrides.ts';
 import { simulate } from '../../simulations/simulate.ts';
 import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
 import { RunDashboard } from '../../simulations/dashboard/run-dashboard.ts';
-import { keepDashboardOpen } from './dashboard-lifetime.ts';
-import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts';
-import { progressBar, withInterrupt } from './pretrain.ts';
+import { keepDashboardOpen, keepsDashboard } from './dashboard-lifetime.ts';
+import { withInterrupt } from './pretrain.ts';
+import { pretrainProgress } from './pretrain-progress.ts';
 import type { CliCommand } from './registry.ts';
 
 interface SimulateFlags {
@@ -28,6 +28,7 @@ interface SimulateFlags {
   dashboard: boolean;
   dashboardPort?: string;
   exitWhenDone?: boolean;
+  keepDashboard?: boolean;
 }
 
 function dashboardPort(flag: string | undefined): number {
@@ -60,21 +61,6 @@ export function flagOverrides(flags: SimulateFlags): Array<string | Override> {
     out.push({ path: ['compare', 'methods'], value: methods });
   }
   return out;
-}
-
-/** A progress bar for a first-use pretraining of the base (on stderr; the table goes to stdout). */
-function pretrainProgress(): { events: PretrainEvents; stop(): void } {
-  let bar: ReturnType<typeof progressBar> | undefined;
-  return {
-    events: {
-      onStart: () => {
-        bar = progressBar('pretraining the base [{bar}] {percentage}% | loss {loss} | ETA {eta_formatted}');
-      },
-      onStep: (info) =>
-        bar?.bar.update(Math.round(info.fractionDone * 1000), { loss: info.lossEma.toFixed(3) }),
-    },
-    stop: () => bar?.stop(),
-  };
 }
 
 async function run(
@@ -127,7 +113,7 @@ async function run(
       await keepDashboardOpen({
         url: dashboard.url,
         // A Ctrl-C during the run means "stop", not "stop training but keep the page".
-        exitWhenDone: (flags.exitWhenDone ?? false) || (interrupted?.aborted ?? false),
+        keepOpen: keepsDashboard(flags) && !(interrupted?.aborted ?? false),
         write: (t) => void process.stderr.write(t),
         close: () => dashboard.close(),
       });
@@ -164,8 +150,9 @@ export const simulateCommand: CliCommand = {
       .option('--dashboard-port <port>', 'port of the live dashboard (default: any free port, printed)')
       .option(
         '--exit-when-done',
-        'exit when the run is over instead of keeping the dashboard up until Ctrl-C (scripts, CI)',
+        'exit when the run is over instead of keeping the dashboard up until Ctrl-C',
       )
+      .option('--keep-dashboard', 'keep the dashboard up after the run even without a terminal (default in one)')
       .addHelpText(
         'after',
         [
@@ -178,7 +165,8 @@ export const simulateCommand: CliCommand = {
           '',
           'The run folder (runs/<id>/) holds metrics.jsonl, summary.json, clients.json, report.md and SVG plots;',
           'adapters/round-<N>.safetensors feed `fedpeft export`. The live dashboard (URL printed at the start)',
-          'stays up after the run until Ctrl-C; --exit-when-done closes it at once, --no-dashboard turns it off.',
+          'stays up after the run until Ctrl-C when run in a terminal (--exit-when-done: exit at once; without a',
+          'terminal it exits unless --keep-dashboard); --no-dashboard turns it off.',
         ].join('\n'),
       )
       .action(async (scenario: string | undefined, flags: SimulateFlags, cmd: Command) => {
