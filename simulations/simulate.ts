@@ -9,6 +9,7 @@ import type { Scenario } from './scenario.ts';
 import { scenarioForMethod } from './scenario.ts';
 import { compareReport } from './report/compare-report.ts';
 import { LiveRoundTable } from './report/live-table.ts';
+import type { BasePreparation, PreparedBase } from './report/base-preparation.ts';
 import type {
   ClientResult,
   ClientResultInput,
@@ -48,6 +49,11 @@ export interface SimulationObserver {
 }
 
 export interface SimulateOptions {
+  /**
+   * Prepares the scenario's base before the first run (the CLI passes the cache lookup with its progress bar),
+   * so a first-use pretraining is timed and reported on its own, never inside the first method's wall time.
+   */
+  prepareBase?: (scenario: Scenario, signal?: AbortSignal) => Promise<PreparedBase>;
   /** Told of every run, round and result as they happen (the live dashboard). */
   observer?: SimulationObserver;
   /** Where the live table and progress lines go. Default: stdout. */
@@ -80,6 +86,16 @@ export async function simulate(
   const stamp = options.now?.() ?? new Date();
   const groupId = scenario.output.runId ?? `${scenario.name}-${runTimestamp(stamp)}`;
   const runs: RunArtifacts[] = [];
+  let base: BasePreparation | undefined;
+  if (options.prepareBase) {
+    const started = performance.now();
+    const prepared = await options.prepareBase(scenario, options.signal);
+    base = { ...prepared, seconds: (performance.now() - started) / 1000 };
+    write(
+      `base: ${prepared.description} — ${prepared.pretrainedNow ? 'pretrained' : 'read from the cache'} ` +
+        `in ${base.seconds.toFixed(1)} s (not counted in any run's time)\n`,
+    );
+  }
   for (const method of methods) {
     const runScenario = comparing ? scenarioForMethod(scenario, method) : scenario;
     const recorder = await RunRecorder.create({
@@ -109,6 +125,7 @@ export async function simulate(
     const artifacts = await recorder.finish({
       summary: { ...result.summary, run_id: recorder.runId },
       clients: result.clients,
+      ...(base ? { base } : {}),
     });
     runs.push(artifacts);
     options.observer?.runFinished(artifacts.summary.task, artifacts.clients);
@@ -123,7 +140,7 @@ export async function simulate(
   const { dir } = await compareReport(
     runs.map((r) => ({ dir: r.dir, summary: r.summary })),
     compareDir,
-    { plots: scenario.output.plots },
+    { plots: scenario.output.plots, ...(base ? { base } : {}) },
   );
   const reportPath = join(dir, 'comparison.md');
   write(`\ncomparison report: ${reportPath}\n`);

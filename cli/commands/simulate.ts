@@ -12,6 +12,7 @@ import type { Override } from '../../simulations/scenario-overrides.ts';
 import { simulate } from '../../simulations/simulate.ts';
 import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
 import { RunDashboard } from '../../simulations/dashboard/run-dashboard.ts';
+import { resolveBase } from '../../simulations/runner/base-model.ts';
 import { keepDashboardOpen, keepsDashboard } from './dashboard-lifetime.ts';
 import { withInterrupt } from './pretrain.ts';
 import { pretrainProgress } from './pretrain-progress.ts';
@@ -93,7 +94,21 @@ async function run(
     let interrupted: AbortSignal | undefined;
     const result = await withInterrupt((signal) => {
       interrupted = signal;
-      return simulate(runner, scenario, { write, signal, ...(dashboard ? { observer: dashboard } : {}) });
+      return simulate(runner, scenario, {
+        write,
+        signal,
+        // Found or pretrained once, before the first run, so no method's time includes it.
+        prepareBase: async (s, sig) => {
+          const base = await resolveBase(s, {
+            log: (line) => write(`${line}\n`),
+            pretrainEvents: progress.events,
+            ...(sig ? { signal: sig } : {}),
+          });
+          progress.stop();
+          return { description: base.description, pretrainedNow: base.pretrained?.created ?? false };
+        },
+        ...(dashboard ? { observer: dashboard } : {}),
+      });
     });
     if (flags.json) {
       process.stdout.write(

@@ -28,6 +28,7 @@ import {
   type RunSummaryInput,
 } from './run-records.ts';
 import { buildRunReport, type RunPlotFiles } from './run-report.ts';
+import type { BasePreparation } from './base-preparation.ts';
 import { renderSvg } from './svg-render.ts';
 
 export const RUN_FILES = {
@@ -134,6 +135,8 @@ export class RunRecorder {
   async finish(input: {
     summary: RunSummaryInput;
     clients: readonly ClientResultInput[];
+    /** The base as prepared before the run (named in the report's header). */
+    base?: BasePreparation;
   }): Promise<RunArtifacts> {
     const summary = validate(runSummarySchema, { ...input.summary, run_id: this.runId }, 'run summary');
     const clients = input.clients.map((c, i) => validate(clientResultSchema, c, `client result ${i}`));
@@ -158,7 +161,14 @@ export class RunRecorder {
     }
     await write(
       RUN_FILES.report,
-      buildRunReport({ scenario: this.scenario, summary, rounds: this.rounds, clients, plots }),
+      buildRunReport({
+        scenario: this.scenario,
+        summary,
+        rounds: this.rounds,
+        clients,
+        plots,
+        ...(input.base ? { base: input.base } : {}),
+      }),
     );
     return { dir: this.dir, summary, clients, files: [RUN_FILES.scenario, RUN_FILES.metrics, ...files] };
   }
