@@ -31,6 +31,8 @@ export interface ResolveRunBaseOptions {
   cacheDir?: string;
   /** One-line notices (e.g. "pretraining base ... into the cache"). */
   log?: (line: string) => void;
+  /** Progress of a first-use pretraining (the CLI draws a progress bar from it). */
+  events?: EnsureBaseOptions['events'];
 }
 
 /** Find (or pretrain) the base, fingerprint its weights file and load its parameters to the host. */
@@ -58,6 +60,7 @@ export async function resolveRunBase(spec: BaseSpec, options: ResolveRunBaseOpti
       ...(steps !== undefined ? { steps } : {}),
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
       ...(options.log ? { log: options.log } : {}),
+      ...(options.events ? { events: options.events } : {}),
     } as EnsureBaseOptions);
     dir = pretrained.dir;
   }

@@ -19,6 +19,7 @@ import { getAdapterMethod, listAdapterMethods } from '../shared/adapters/registr
 import { strategySchema } from '../server/strategies/strategy-schema.ts';
 import { devicesSchema } from './device-profile.ts';
 import { privacySettingsSchema } from './privacy-settings.ts';
+import { SHARED_BASE } from '../shared/model-cache/shared-base.ts';
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 const MODEL_ENUM = MODEL_NAMES as [string, ...string[]];
@@ -119,8 +120,11 @@ export const scenarioSchema = strictObject({
     minutes: z
       .number({ error: 'base.minutes must be a number > 0' })
       .positive('base.minutes must be > 0')
-      .default(5)
-      .describe('Pretraining wall-clock budget in minutes (only spent when the cache has no such base).'),
+      .default(SHARED_BASE.minutes)
+      .describe(
+        'Pretraining wall-clock budget in minutes (only spent when the cache has no such base). The default is ' +
+          "the shared base's, so every preset without its own budget fine-tunes the same cached base.",
+      ),
     steps: z
       .number({ error: 'base.steps must be a whole number >= 1' })
       .int('base.steps must be a whole number')

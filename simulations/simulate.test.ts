@@ -72,6 +72,37 @@ describe('simulate', () => {
     expect(saved).toMatch(/method:\n\s+name: lora/);
   });
 
+  it('prepares the base once, before any run, and names it in every report, charged to no method', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedpeft-sim-'));
+    const { scenario } = loadScenario('compare-methods', [
+      `output.dir=${dir}`,
+      'compare.methods=[pica, lora]',
+    ]);
+    const runner = scriptedRunner();
+    const calls: string[] = [];
+    const result = await simulate(runner, scenario, {
+      write: () => {},
+      now: NOW,
+      prepareBase: (s) => {
+        calls.push(`base before ${runner.methods.length} runs: ${s.base.corpus}`);
+        return Promise.resolve({
+          description: 'tiny-gpt pretrained on moby-dick (900 steps, validation perplexity 11.25; cache k)',
+          pretrainedNow: true,
+        });
+      },
+    });
+    expect(calls).toEqual(['base before 0 runs: moby-dick']);
+    const md = readFileSync(result.reportPath, 'utf8');
+    expect(md).toContain(
+      '**Base**: tiny-gpt pretrained on moby-dick (900 steps, validation perplexity 11.25; cache k), the same for every run below.',
+    );
+    expect(md).toMatch(/pretrained now, first use of this base\) took [\d.]+ s, reported here and counted in no method's time/);
+    const svg = readFileSync(join(result.comparisonDir as string, 'comparison.svg'), 'utf8');
+    expect(svg).toMatch(/base preparation \d+ s, once, not included/);
+    const report = readFileSync(join(result.runs[0]?.dir as string, 'report.md'), 'utf8');
+    expect(report).toContain('validation perplexity 11.25');
+  });
+
   it('knows classifiers from language models', () => {
     expect(taskOf(loadScenario('spam-personalization').scenario)).toBe('classification');
     expect(taskOf(loadScenario('quickstart').scenario)).toBe('language-model');

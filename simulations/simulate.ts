@@ -9,7 +9,14 @@ import type { Scenario } from './scenario.ts';
 import { scenarioForMethod } from './scenario.ts';
 import { compareReport } from './report/compare-report.ts';
 import { LiveRoundTable } from './report/live-table.ts';
-import type { ClientResultInput, RunSummaryInput, Task } from './report/run-records.ts';
+import type { BasePreparation, PreparedBase } from './report/base-preparation.ts';
+import type {
+  ClientResult,
+  ClientResultInput,
+  RoundMetrics,
+  RunSummaryInput,
+  Task,
+} from './report/run-records.ts';
 import { RunRecorder, runTimestamp, type RunArtifacts } from './report/run-recorder.ts';
 
 export interface FleetRunOptions {
@@ -33,7 +40,22 @@ export interface FleetRunner {
   run(options: FleetRunOptions): Promise<FleetRunResult>;
 }
 
+/** Follows the runs as they happen (the live dashboard, simulations/dashboard/run-dashboard.ts). */
+export interface SimulationObserver {
+  showRun(run: { runId: string; method: string; model: string; totalRounds: number }): void;
+  round(metrics: RoundMetrics): void;
+  runFinished(task: Task, clients: readonly ClientResult[]): void;
+  allFinished(): void;
+}
+
 export interface SimulateOptions {
+  /**
+   * Prepares the scenario's base before the first run (the CLI passes the cache lookup with its progress bar),
+   * so a first-use pretraining is timed and reported on its own, never inside the first method's wall time.
+   */
+  prepareBase?: (scenario: Scenario, signal?: AbortSignal) => Promise<PreparedBase>;
+  /** Told of every run, round and result as they happen (the live dashboard). */
+  observer?: SimulationObserver;
   /** Where the live table and progress lines go. Default: stdout. */
   write?: (text: string) => void;
   signal?: AbortSignal;
@@ -64,6 +86,16 @@ export async function simulate(
   const stamp = options.now?.() ?? new Date();
   const groupId = scenario.output.runId ?? `${scenario.name}-${runTimestamp(stamp)}`;
   const runs: RunArtifacts[] = [];
+  let base: BasePreparation | undefined;
+  if (options.prepareBase) {
+    const started = performance.now();
+    const prepared = await options.prepareBase(scenario, options.signal);
+    base = { ...prepared, seconds: (performance.now() - started) / 1000 };
+    write(
+      `base: ${prepared.description} — ${prepared.pretrainedNow ? 'pretrained' : 'read from the cache'} ` +
+        `in ${base.seconds.toFixed(1)} s (not counted in any run's time)\n`,
+    );
+  }
   for (const method of methods) {
     const runScenario = comparing ? scenarioForMethod(scenario, method) : scenario;
     const recorder = await RunRecorder.create({
@@ -76,19 +108,29 @@ export async function simulate(
       dp: runScenario.privacy.dp !== undefined,
     });
     recorder.onRound((m) => table.print(m));
+    options.observer?.showRun({
+      runId: recorder.runId,
+      method: runScenario.method.name,
+      model: runScenario.model.name,
+      totalRounds: runScenario.training.rounds,
+    });
+    const observer = options.observer;
+    if (observer) recorder.onRound((m) => observer.round(m));
     const result = await runner.run({
       scenario: runScenario,
       recorder,
       log: (line) => write(`${line}\n`),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    runs.push(
-      await recorder.finish({
-        summary: { ...result.summary, run_id: recorder.runId },
-        clients: result.clients,
-      }),
-    );
+    const artifacts = await recorder.finish({
+      summary: { ...result.summary, run_id: recorder.runId },
+      clients: result.clients,
+      ...(base ? { base } : {}),
+    });
+    runs.push(artifacts);
+    options.observer?.runFinished(artifacts.summary.task, artifacts.clients);
   }
+  options.observer?.allFinished();
   if (!comparing) {
     const reportPath = join((runs[0] as RunArtifacts).dir, 'report.md');
     write(`\nreport: ${reportPath}\n`);
@@ -98,7 +140,7 @@ export async function simulate(
   const { dir } = await compareReport(
     runs.map((r) => ({ dir: r.dir, summary: r.summary })),
     compareDir,
-    { plots: scenario.output.plots },
+    { plots: scenario.output.plots, ...(base ? { base } : {}) },
   );
   const reportPath = join(dir, 'comparison.md');
   write(`\ncomparison report: ${reportPath}\n`);

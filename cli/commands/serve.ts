@@ -1,6 +1,7 @@
 /**
- * `fedpeft serve`: run a coordinator. With no flags it serves a loopback PiCa federation on tiny-gpt and
- * prints a generated join token; `--config coordinator.yaml` sets everything (see server/config.ts), and
+ * `fedpeft serve`: run a coordinator. With no flags it serves a loopback PiCa federation on tiny-gpt — the
+ * presets' shared pretrained base (cli/commands/serve-defaults.ts) — and prints a generated join token; the
+ * dashboard stays up after the run until Ctrl-C (in a terminal; cli/commands/dashboard-lifetime.ts); `--config coordinator.yaml` sets everything (see server/config.ts), and
  * `--resume` continues a run from its last checkpoint and round journal, accepting its clients' sessions back.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,6 +24,9 @@ import { resolveRunBase } from '../../server/run-base.ts';
 import { startSocketIoServer } from '../../server/transport/socket-io-server.ts';
 import { createJoinRoute, joinUrl } from '../../web/join-route.ts';
 import type { CliCommand } from './registry.ts';
+import { keepsDashboard, untilStopped } from './dashboard-lifetime.ts';
+import { pretrainProgress } from './pretrain-progress.ts';
+import { serveBaseSpec } from './serve-defaults.ts';
 
 interface ServeOptions {
   config?: string;
@@ -32,6 +36,9 @@ interface ServeOptions {
   host?: string;
   runDir?: string;
   quiet?: boolean;
+  seededBase?: boolean;
+  exitWhenDone?: boolean;
+  keepDashboard?: boolean;
 }
 
 function loadConfigFile(path: string): unknown {
@@ -92,10 +99,13 @@ async function serve(opts: ServeOptions): Promise<void> {
   });
   const logger = jsonLineLogger((line) => process.stderr.write(line), opts.quiet ? 'warn' : 'info');
   await useBackend('cpu');
-  const base = config.model.base
-    ? await resolveRunBase(config.model.base, {
+  const baseSpec = serveBaseSpec(config, opts.seededBase ?? false);
+  const progress = pretrainProgress();
+  const base = baseSpec
+    ? await resolveRunBase(baseSpec, {
         log: (line) => logger.log('info', 'base', { message: line }),
-      })
+        events: progress.events,
+      }).finally(() => progress.stop())
     : undefined;
   if (base) logger.log('info', 'base-ready', { dir: base.dir, sha256: base.sha256, bytes: base.bytes });
   // An hf:<dir> base is the model: its config.json sets model.name / model.config (model.config still overrides).
@@ -173,6 +183,9 @@ async function serve(opts: ServeOptions): Promise<void> {
         ? [`live dashboard: ${server.url}/${config.dashboard.token ? '?token=<dashboard.token>' : ''}`]
         : []),
       ...(joinRoute ? [`browser clients join at: ${joinUrl(server.url, joinToken?.value)}`] : []),
+      ...(joinRoute && base
+        ? ['  (browser clients cannot fetch a base checkpoint yet: serve --seeded-base for browser-only runs)']
+        : []),
       `run directory: ${runDir}`,
       ...(joinToken ? [`join token: ${joinToken.value}  (also in ${join(runDir, 'join-token')})`] : []),
       '',
@@ -191,10 +204,16 @@ async function serve(opts: ServeOptions): Promise<void> {
   // Let the final Goodbye frames leave before the sockets close.
   await new Promise((r) => setTimeout(r, 200));
   await coordinator.stop('run finished');
-  await server.close();
   process.stdout.write(
     `run ${runId} ${stopping ? 'stopped' : 'finished'} after ${coordinator.completedRounds} rounds\n`,
   );
+  if (!stopping && config.dashboard.enabled && keepsDashboard(opts)) {
+    process.stdout.write(
+      `the dashboard stays up at ${server.url}/ — press Ctrl-C to exit (--exit-when-done exits at once)\n`,
+    );
+    await untilStopped();
+  }
+  await server.close();
 }
 
 export const serveCommand: CliCommand = {
@@ -203,13 +222,16 @@ export const serveCommand: CliCommand = {
     program
       .command('serve')
       .description('run a coordinator: rounds over socket.io, checkpoints, resume after a crash')
-      .option('-c, --config <file>', 'coordinator config (YAML); defaults serve tiny-gpt + pica on loopback')
+      .option('-c, --config <file>', 'coordinator config (YAML); defaults serve pica on the shared pretrained tiny-gpt, loopback')
       .option('--resume', 'continue the run in --run-dir / run.dir from its last checkpoint and journal')
       .option('--fresh', 'start a new run even though --run-dir / run.dir holds checkpoints or a journal')
       .option('-p, --port <port>', 'port to listen on (0 = any free port); overrides transport.port')
       .option('--host <host>', 'address to bind; overrides transport.host (default 127.0.0.1)')
       .option('--run-dir <dir>', 'run directory (checkpoints, journal, metrics.jsonl); overrides run.dir')
       .option('-q, --quiet', 'log warnings and errors only')
+      .option('--seeded-base', 'without model.base, train on the seeded initialisation, not the shared pretrained base')
+      .option('--exit-when-done', 'exit when the run is over instead of keeping the dashboard up until Ctrl-C')
+      .option('--keep-dashboard', 'keep the dashboard up after the run even without a terminal (default in one)')
       .addHelpText(
         'after',
         '\nExamples:\n  fedpeft serve\n  fedpeft serve --config coordinator.yaml --port 9000\n' +

@@ -11,9 +11,11 @@ import { listPresets, loadScenario } from '../../simulations/load-scenario.ts';
 import type { Override } from '../../simulations/scenario-overrides.ts';
 import { simulate } from '../../simulations/simulate.ts';
 import { ScenarioFleetRunner } from '../../simulations/runner/fleet-runner.ts';
-import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts';
-import { progressBar } from '../progress-bar.ts';
+import { RunDashboard } from '../../simulations/dashboard/run-dashboard.ts';
+import { resolveBase } from '../../simulations/runner/base-model.ts';
+import { keepDashboardOpen, keepsDashboard } from './dashboard-lifetime.ts';
 import { withInterrupt } from './pretrain.ts';
+import { pretrainProgress } from './pretrain-progress.ts';
 import type { CliCommand } from './registry.ts';
 
 interface SimulateFlags {
@@ -23,6 +25,19 @@ interface SimulateFlags {
   transport?: string;
   out?: string;
   json?: boolean;
+  /** `--no-dashboard` sets it false. */
+  dashboard: boolean;
+  dashboardPort?: string;
+  exitWhenDone?: boolean;
+  keepDashboard?: boolean;
+}
+
+function dashboardPort(flag: string | undefined): number {
+  if (flag === undefined) return 0;
+  const port = Number(flag);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new FedpeftError('INVALID_FLAG', `--dashboard-port must be an integer in 0..65535, got '${flag}'`);
+  return port;
 }
 
 /** Flags that are scenario fields, as `--set` overrides (applied after the file's own values). */
@@ -50,21 +65,6 @@ export function flagOverrides(flags: SimulateFlags): Array<string | Override> {
   return out;
 }
 
-/** A progress bar for a first-use pretraining of the base (on stderr; the table goes to stdout). */
-function pretrainProgress(): { events: PretrainEvents; stop(): void } {
-  let bar: ReturnType<typeof progressBar> | undefined;
-  return {
-    events: {
-      onStart: () => {
-        bar = progressBar('pretraining the base [{bar}] {percentage}% | loss {loss} | ETA {eta_formatted}');
-      },
-      onStep: (info) =>
-        bar?.bar.update(Math.round(info.fractionDone * 1000), { loss: info.lossEma.toFixed(3) }),
-    },
-    stop: () => bar?.stop(),
-  };
-}
-
 async function run(
   scenarioRef: string | undefined,
   flags: SimulateFlags,
@@ -85,10 +85,32 @@ async function run(
     ? (t: string) => void process.stderr.write(t)
     : (t: string) => void process.stdout.write(t);
   write(`fedpeft simulate ${scenario.name}: backend ${backend.chosen}${backend.forced ? ' (forced)' : ''}\n`);
+  const dashboard = flags.dashboard
+    ? await RunDashboard.start({ port: dashboardPort(flags.dashboardPort) })
+    : undefined;
+  if (dashboard) write(`live dashboard: ${dashboard.url}/\n`);
   const progress = pretrainProgress();
   const runner = new ScenarioFleetRunner({ pretrainEvents: progress.events });
   try {
-    const result = await withInterrupt((signal) => simulate(runner, scenario, { write, signal }));
+    let interrupted: AbortSignal | undefined;
+    const result = await withInterrupt((signal) => {
+      interrupted = signal;
+      return simulate(runner, scenario, {
+        write,
+        signal,
+        // Found or pretrained once, before the first run, so no method's time includes it.
+        prepareBase: async (s, sig) => {
+          const base = await resolveBase(s, {
+            log: (line) => write(`${line}\n`),
+            pretrainEvents: progress.events,
+            ...(sig ? { signal: sig } : {}),
+          });
+          progress.stop();
+          return { description: base.description, pretrainedNow: base.pretrained?.created ?? false };
+        },
+        ...(dashboard ? { observer: dashboard } : {}),
+      });
+    });
     if (flags.json) {
       process.stdout.write(
         `${JSON.stringify(
@@ -102,8 +124,18 @@ async function run(
         )}\n`,
       );
     }
+    progress.stop();
+    if (dashboard)
+      await keepDashboardOpen({
+        url: dashboard.url,
+        // A Ctrl-C during the run means "stop", not "stop training but keep the page".
+        keepOpen: keepsDashboard(flags) && !(interrupted?.aborted ?? false),
+        write: (t) => void process.stderr.write(t),
+        close: () => dashboard.close(),
+      });
   } finally {
     progress.stop();
+    await dashboard?.close();
   }
 }
 
@@ -127,6 +159,13 @@ export const simulateCommand: CliCommand = {
       .option('--transport <kind>', 'sockets (real loopback socket.io) or in-process (large fleets)')
       .option('--out <dir>', 'parent folder of the run folder (default: runs)')
       .option('--json', 'print the run summaries as one JSON object on stdout (the table goes to stderr)')
+      .option('--no-dashboard', 'do not serve the live dashboard (on by default, loopback only)')
+      .option('--dashboard-port <port>', 'port of the live dashboard (default: any free port, printed)')
+      .option(
+        '--exit-when-done',
+        'exit when the run is over instead of keeping the dashboard up until Ctrl-C',
+      )
+      .option('--keep-dashboard', 'keep the dashboard up after the run even without a terminal (default in one)')
       .addHelpText(
         'after',
         [
@@ -135,10 +174,12 @@ export const simulateCommand: CliCommand = {
           '  fedpeft simulate --preset quickstart            # what `npm start` runs',
           '  fedpeft simulate my-scenario.yaml --set training.rounds=3 --set seed=1',
           '  fedpeft simulate --preset quickstart --compare pica,lora,ffa-lora',
-          '  fedpeft simulate --preset quickstart --transport in-process --out /tmp/runs --json',
+          '  fedpeft simulate --preset quickstart --transport in-process --out /tmp/runs --json --exit-when-done',
           '',
           'The run folder (runs/<id>/) holds metrics.jsonl, summary.json, clients.json, report.md and SVG plots;',
-          'adapters/round-<N>.safetensors feed `fedpeft export`.',
+          'adapters/round-<N>.safetensors feed `fedpeft export`. The live dashboard (URL printed at the start)',
+          'stays up after the run until Ctrl-C when run in a terminal (--exit-when-done: exit at once; without a',
+          'terminal it exits unless --keep-dashboard); --no-dashboard turns it off.',
         ].join('\n'),
       )
       .action(async (scenario: string | undefined, flags: SimulateFlags, cmd: Command) => {

@@ -16,6 +16,7 @@ import { dashboardConfigSchema, type DashboardConfigInput } from './dashboard-co
 import { dashboardPage } from './dashboard-page.ts';
 import {
   DASHBOARD_NAMESPACE,
+  type DashboardClient,
   type DashboardClientEvents,
   type DashboardServerEvents,
   type DashboardStatus,
@@ -24,7 +25,8 @@ import { RoundHistory } from './round-history.ts';
 
 /** What the dashboard needs from a coordinator. */
 export interface DashboardSource {
-  readonly runDir: string;
+  /** Where a resumed run's metrics.jsonl is replayed from; null when every round is announced live. */
+  readonly runDir: string | null;
   status(): CoordinatorStatus;
   onRound(listener: (summary: RoundSummary) => void): void;
 }
@@ -37,6 +39,10 @@ export interface MountedDashboard {
   readonly history: RoundHistory;
   /** Resolves once `metrics.jsonl` of a resumed run has been read into the history. */
   readonly ready: Promise<void>;
+  /** Publishes per-client results to every open page (and to pages opened later). */
+  setClients(clients: DashboardClient[]): void;
+  /** Forgets the rounds and clients shown so far and sends open pages a fresh snapshot (the next run). */
+  reset(): void;
   close(): void;
 }
 
@@ -61,13 +67,17 @@ export function mountDashboard(
   // the page counts rounds it has summaries of (or that were done before the dashboard existed), so its
   // counter and its charts never disagree.
   let completedRounds = source.status().completedRounds;
+  let clients: DashboardClient[] = [];
   const statusView = (): DashboardStatus => {
     const { lastRound: _lastRound, ...rest } = source.status();
     return { ...rest, completedRounds: Math.min(rest.completedRounds, completedRounds) };
   };
 
-  const ready = history
-    .loadMetricsFile(join(source.runDir, 'metrics.jsonl'))
+  const ready = (
+    source.runDir === null
+      ? Promise.resolve({ skipped: 0 })
+      : history.loadMetricsFile(join(source.runDir, 'metrics.jsonl'))
+  )
     .then(({ skipped }) => {
       if (skipped > 0) logger.log('warn', 'dashboard-history-skipped', { lines: skipped });
     })
@@ -101,7 +111,7 @@ export function mountDashboard(
     });
     namespace.on('connection', (socket) => {
       void ready.then(() => {
-        if (socket.connected) socket.emit('snapshot', { status: statusView(), history: history.list() });
+        if (socket.connected) socket.emit('snapshot', { status: statusView(), history: history.list(), clients });
       });
       ticker ??= setInterval(() => {
         if (namespace.sockets.size === 0) {
@@ -147,6 +157,16 @@ export function mountDashboard(
       });
       res.end(req.method === 'HEAD' ? undefined : page.html);
       return true;
+    },
+    setClients(next) {
+      clients = next;
+      nsp?.emit('clients', next);
+    },
+    reset() {
+      history.clear();
+      completedRounds = 0;
+      clients = [];
+      nsp?.emit('snapshot', { status: statusView(), history: [], clients });
     },
     close() {
       closed = true;

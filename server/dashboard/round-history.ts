@@ -44,6 +44,11 @@ export class RoundHistory {
     }
   }
 
+  /** Forgets every round (a new run shown on the same page, e.g. the next method of a comparison). */
+  clear(): void {
+    this.rounds.clear();
+  }
+
   /** Rounds in order of their number. */
   list(): DashboardRound[] {
     return [...this.rounds.values()].sort((a, b) => a.round - b.round);

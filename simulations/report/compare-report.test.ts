@@ -35,7 +35,7 @@ describe('compareReport', () => {
     expect(md).toContain('Every run saw the same data, clients and seed');
     const svg = readFileSync(join(out.dir, COMPARISON_FILES.plot), 'utf8');
     expect(XMLValidator.validate(svg)).toBe(true);
-    expect(svg).toContain('MB sent (up + down, whole run)');
+    expect(svg).toContain('MiB sent (up + down, whole run)');
     expect(svg).toContain('wall-clock seconds');
     // One labelled point per method in each of the two panels.
     expect(svg.match(/>pica</g)?.length).toBeGreaterThanOrEqual(2);

@@ -13,13 +13,14 @@ import { roundMetricsSchema, runSummarySchema, type RoundMetrics, type RunSummar
 import { RUN_FILES } from './run-recorder.ts';
 import {
   formatBytes,
-  formatChange,
+  formatGain,
   formatCount,
   formatSeconds,
   formatValue,
   markdownTable,
 } from './format.ts';
 import { renderSvg } from './svg-render.ts';
+import { baseHeaderLine, type BasePreparation } from './base-preparation.ts';
 
 export interface ComparedRun {
   /** The run folder (linked from the table). */
@@ -67,7 +68,7 @@ function comparisonTable(runs: readonly ComparedRun[], outDir: string): string {
       formatCount(s.trainable_params),
       s.links === null ? '—' : String(s.links),
       formatValue(global),
-      formatChange(base, global),
+      formatGain(s.task, base, global),
       formatValue(personal),
       formatBytes(s.bytes_up),
       formatBytes(s.bytes_down),
@@ -93,11 +94,17 @@ function comparisonTable(runs: readonly ComparedRun[], outDir: string): string {
   );
 }
 
+const TABLE_NOTE =
+  '_global: the final global adapter, pooled over every client\'s held-out documents; vs base: its change ' +
+  'against the base (perplexity: relative %; accuracy: percentage points); personal: each client\'s own ' +
+  'adapter, scored the last round it took part in, pooled; bytes: protocol payloads on the wire, whole run; ' +
+  'wall time: the federated rounds and their evaluation on this machine, base preparation excluded._';
+
 /** Writes the comparison report; throws when the runs are not comparable (different scenarios or tasks). */
 export async function compareReport(
   runs: readonly ComparedRun[],
   outDir: string,
-  options: { title?: string; plots?: boolean } = {},
+  options: { title?: string; plots?: boolean; base?: BasePreparation } = {},
 ): Promise<{ dir: string; files: string[] }> {
   if (runs.length === 0) throw new FedpeftError('NOTHING_TO_COMPARE', 'compareReport needs at least one run');
   const tasks = new Set(runs.map((r) => r.summary.task));
@@ -118,13 +125,21 @@ export async function compareReport(
       (scenarios.length === 1
         ? ' Every run saw the same data, clients and seed; only the adapter method differs.'
         : ''),
+    ...(options.base ? [baseHeaderLine(options.base, true)] : []),
     '## Results',
     comparisonTable(runs, dir),
+    TABLE_NOTE,
   ];
   if (options.plots ?? true) {
     await writeFileAtomic(
       join(dir, COMPARISON_FILES.plot),
-      await renderSvg(comparisonPlot(runs.map((r) => r.summary))),
+      await renderSvg(
+        comparisonPlot(
+          runs.map((r) => r.summary),
+          undefined,
+          options.base?.seconds,
+        ),
+      ),
     );
     files.push(COMPARISON_FILES.plot);
     sections.push(

@@ -1,10 +1,14 @@
 /** Number formats shared by the live table, report.md and the comparison report (one look everywhere). */
 
+/**
+ * Binary units (KiB = 1024 B, MiB, GiB), the convention the dashboard uses too
+ * (server/dashboard/page/format.ts), so a byte count reads the same on the page, in the table and the report.
+ */
 export function formatBytes(bytes: number): string {
-  if (bytes < 1e3) return `${bytes} B`;
-  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`;
-  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(2)} MB`;
-  return `${(bytes / 1e9).toFixed(2)} GB`;
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(2)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 /** Perplexities and losses: 3 significant decimals where it matters, `—` for "not measured". */
@@ -24,6 +28,22 @@ export function formatChange(before: number | null, after: number | null): strin
   if (before === null || after === null || before === 0) return '—';
   const pct = ((after - before) / before) * 100;
   return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%`;
+}
+
+/** Change of an accuracy (0..1) in percentage points, signed, e.g. `+4.5 pt` (a relative % of 0 is undefined). */
+export function formatPoints(before: number | null, after: number | null): string {
+  if (before === null || after === null) return '—';
+  const pt = (after - before) * 100;
+  return `${pt >= 0 ? '+' : ''}${pt.toFixed(1)} pt`;
+}
+
+/** The change a report shows against the base: relative % for perplexity, percentage points for accuracy. */
+export function formatGain(
+  task: 'language-model' | 'classification',
+  before: number | null,
+  after: number | null,
+): string {
+  return task === 'classification' ? formatPoints(before, after) : formatChange(before, after);
 }
 
 export function formatCount(n: number): string {

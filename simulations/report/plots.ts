@@ -116,17 +116,19 @@ export function clientsPlot(
     for (const [series, value] of Object.entries(values))
       if (value !== null) rows.push({ client: c.client_id, series, value });
   }
+  // A dot per client and model on an axis fitted to the data (not from 0): the base-to-personal gains are a
+  // few percent of the value, invisible on bars that start at 0 (and bars must start at 0 to be honest).
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
     width: WIDTH,
-    height: { step: 8 } as unknown as number,
+    height: { step: 16 } as unknown as number,
     data: { values: rows },
-    mark: 'bar',
+    mark: { type: 'point', filled: true, size: 60 },
     encoding: {
       y: { field: 'client', type: 'nominal', title: null, sort: null },
-      yOffset: { field: 'series', type: 'nominal', sort: ['base', 'global', 'personal'] },
-      x: { field: 'value', type: 'quantitative', title: xTitle },
+      x: { field: 'value', type: 'quantitative', title: xTitle, scale: { zero: false, nice: true } },
+      shape: { field: 'series', type: 'nominal', title: 'model', sort: ['base', 'global', 'personal'] },
       color: {
         field: 'series',
         type: 'nominal',
@@ -141,16 +143,18 @@ export function clientsPlot(
 export function comparisonPlot(
   summaries: readonly RunSummary[],
   title = 'Quality vs bytes sent vs time',
+  /** Seconds spent preparing the shared base before the runs (named on the time axis, charged to none). */
+  baseSeconds?: number,
 ): PlotSpec {
   const task = summaries[0]?.task ?? 'language-model';
   const { title: yTitle } = qualityName(task);
   const rows = summaries.map((s) => ({
     method: s.method,
     quality: task === 'language-model' ? s.final_global_ppl : s.final_global_accuracy,
-    megabytes: (s.bytes_up + s.bytes_down) / 1e6,
+    mebibytes: (s.bytes_up + s.bytes_down) / 1024 ** 2,
     seconds: s.wall_s,
   }));
-  const panel = (field: 'megabytes' | 'seconds', xTitle: string) => ({
+  const panel = (field: 'mebibytes' | 'seconds', xTitle: string) => ({
     width: 300,
     height: HEIGHT,
     layer: [
@@ -170,6 +174,14 @@ export function comparisonPlot(
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
     data: { values: rows },
-    hconcat: [panel('megabytes', 'MB sent (up + down, whole run)'), panel('seconds', 'wall-clock seconds')],
+    hconcat: [
+      panel('mebibytes', 'MiB sent (up + down, whole run)'),
+      panel(
+        'seconds',
+        baseSeconds === undefined
+          ? 'wall-clock seconds'
+          : `wall-clock seconds (base preparation ${baseSeconds.toFixed(0)} s, once, not included)`,
+      ),
+    ],
   };
 }

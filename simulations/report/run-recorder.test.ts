@@ -90,6 +90,11 @@ describe('RunRecorder', () => {
     );
     expect(report).toContain('| validation perplexity, global (final) | 8.166 | -33.0% |');
     expect(report).toContain('## How to read this report');
+    // Every table says what its figures are; "personal" is not one round's value, and the report says so.
+    expect(report).toContain("validation perplexity, personal (every client's latest)");
+    expect(report).toMatch(/clients are scored in different rounds, so it is not one round's value/);
+    expect(report).toMatch(/a different sample of clients every round, so this column zig-zags/);
+    expect(report.match(/\n_[^\n]+_\n/g)?.length).toBeGreaterThanOrEqual(3);
     expect(readFileSync(join(recorder.dir, RUN_FILES.scenario), 'utf8')).toContain('name: unit');
   });
 
@@ -107,7 +112,9 @@ describe('RunRecorder', () => {
       expect.arrayContaining(['Abraham Lincoln', 'Zachary Taylor', 'base', 'global', 'personal']),
     );
     // 2 clients x (base, global) + 1 personal: the missing personal value is not drawn as zero.
-    expect(clients.roles.get('bar')).toBe(5);
+    expect(clients.roles.get('point')).toBe(5);
+    // The value axis is fitted to the data (8..12 here), not drawn from 0.
+    expect(clients.texts).not.toContain('0');
   });
 
   it('skips plots when output.plots is off, and never reuses a folder', async () => {

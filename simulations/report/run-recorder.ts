@@ -18,6 +18,7 @@ import type { Scenario } from '../scenario.ts';
 import { clientsPlot, lossPlot, qualityPlot } from './plots.ts';
 import {
   clientResultSchema,
+  type ClientResult,
   roundMetricsSchema,
   runSummarySchema,
   type ClientResultInput,
@@ -27,6 +28,7 @@ import {
   type RunSummaryInput,
 } from './run-records.ts';
 import { buildRunReport, type RunPlotFiles } from './run-report.ts';
+import type { BasePreparation } from './base-preparation.ts';
 import { renderSvg } from './svg-render.ts';
 
 export const RUN_FILES = {
@@ -53,6 +55,8 @@ export interface RunRecorderOptions {
 export interface RunArtifacts {
   dir: string;
   summary: RunSummary;
+  /** clients.json: each client's base / global / personal scores. */
+  clients: ClientResult[];
   files: string[];
 }
 
@@ -131,6 +135,8 @@ export class RunRecorder {
   async finish(input: {
     summary: RunSummaryInput;
     clients: readonly ClientResultInput[];
+    /** The base as prepared before the run (named in the report's header). */
+    base?: BasePreparation;
   }): Promise<RunArtifacts> {
     const summary = validate(runSummarySchema, { ...input.summary, run_id: this.runId }, 'run summary');
     const clients = input.clients.map((c, i) => validate(clientResultSchema, c, `client result ${i}`));
@@ -155,8 +161,15 @@ export class RunRecorder {
     }
     await write(
       RUN_FILES.report,
-      buildRunReport({ scenario: this.scenario, summary, rounds: this.rounds, clients, plots }),
+      buildRunReport({
+        scenario: this.scenario,
+        summary,
+        rounds: this.rounds,
+        clients,
+        plots,
+        ...(input.base ? { base: input.base } : {}),
+      }),
     );
-    return { dir: this.dir, summary, files: [RUN_FILES.scenario, RUN_FILES.metrics, ...files] };
+    return { dir: this.dir, summary, clients, files: [RUN_FILES.scenario, RUN_FILES.metrics, ...files] };
   }
 }

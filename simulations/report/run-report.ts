@@ -4,10 +4,11 @@
  * out; the recorder writes it.
  */
 import type { Scenario } from '../scenario.ts';
+import { baseHeaderLine, type BasePreparation } from './base-preparation.ts';
 import type { ClientResult, RoundMetrics, RunSummary } from './run-records.ts';
 import {
   formatBytes,
-  formatChange,
+  formatGain,
   formatCount,
   formatSeconds,
   formatValue,
@@ -26,6 +27,8 @@ export interface RunReportInput {
   rounds: readonly RoundMetrics[];
   clients: readonly ClientResult[];
   plots: RunPlotFiles;
+  /** The base as prepared before the run, when the caller prepared it separately. */
+  base?: BasePreparation;
 }
 
 function partitionText(s: Scenario): string {
@@ -92,46 +95,65 @@ function whatWasRun(s: Scenario, summary: RunSummary): string {
   return lines.join('\n');
 }
 
-function resultsTable(summary: RunSummary): string {
+/** The last round that scored personal adapters: the value the per-round table and the dashboard end on. */
+function lastPersonalRound(
+  summary: RunSummary,
+  rounds: readonly RoundMetrics[],
+): { round: number; value: number } | null {
   const lm = summary.task === 'language-model';
-  const rows: string[][] = lm
-    ? [
-        ['validation perplexity, base', formatValue(summary.base_ppl), ''],
-        [
-          'validation perplexity, global (final)',
-          formatValue(summary.final_global_ppl),
-          formatChange(summary.base_ppl, summary.final_global_ppl),
-        ],
-        [
-          'validation perplexity, personal (final)',
-          formatValue(summary.final_personal_ppl),
-          formatChange(summary.base_ppl, summary.final_personal_ppl),
-        ],
-      ]
-    : [
-        ['validation accuracy, base', formatValue(summary.base_accuracy), ''],
-        [
-          'validation accuracy, global (final)',
-          formatValue(summary.final_global_accuracy),
-          formatChange(summary.base_accuracy, summary.final_global_accuracy),
-        ],
-        [
-          'validation accuracy, personal (final)',
-          formatValue(summary.final_personal_accuracy),
-          formatChange(summary.base_accuracy, summary.final_personal_accuracy),
-        ],
-      ];
+  for (let i = rounds.length - 1; i >= 0; i--) {
+    const r = rounds[i] as RoundMetrics;
+    const v = lm ? r.personal_val_ppl : r.personal_val_accuracy;
+    if (v !== null) return { round: r.round, value: v };
+  }
+  return null;
+}
+
+function resultsTable(summary: RunSummary, rounds: readonly RoundMetrics[]): string {
+  const lm = summary.task === 'language-model';
+  const q = lm ? 'validation perplexity' : 'validation accuracy';
+  const [base, global, personal] = lm
+    ? [summary.base_ppl, summary.final_global_ppl, summary.final_personal_ppl]
+    : [summary.base_accuracy, summary.final_global_accuracy, summary.final_personal_accuracy];
+  const last = lastPersonalRound(summary, rounds);
+  const rows: string[][] = [
+    [`${q}, base`, formatValue(base), ''],
+    [`${q}, global (final)`, formatValue(global), formatGain(summary.task, base, global)],
+    [
+      `${q}, personal (every client's latest)`,
+      formatValue(personal),
+      formatGain(summary.task, base, personal),
+    ],
+    ...(last
+      ? [
+          [
+            `${q}, personal (round ${last.round} only)`,
+            formatValue(last.value),
+            formatGain(summary.task, base, last.value),
+          ],
+        ]
+      : []),
+  ];
   rows.push(
     ['bytes sent by clients (up)', formatBytes(summary.bytes_up), ''],
     ['bytes received by clients (down)', formatBytes(summary.bytes_down), ''],
     ['rounds completed', String(summary.rounds), ''],
     ...(summary.links !== null ? [['chain links run', String(summary.links), '']] : []),
-    ['wall-clock time', formatSeconds(summary.wall_s), ''],
+    ['wall-clock time (rounds and evaluation; base preparation excluded)', formatSeconds(summary.wall_s), ''],
     ['trainable parameters per client', formatCount(summary.trainable_params), ''],
   );
   if (summary.epsilon !== null)
     rows.push(['privacy spent (ε, δ)', `(${formatValue(summary.epsilon)}, ${summary.delta ?? '—'})`, '']);
-  return markdownTable(['metric', 'value', 'vs base'], rows);
+  return [
+    markdownTable(['metric', 'value', 'vs base'], rows),
+    `_base: the frozen model before training; global (final): the last global adapter, pooled over every ` +
+      `client's held-out documents; personal (every client's latest): each client's own adapter scored the last ` +
+      `round it took part in, pooled over those clients (token-weighted mean loss, so a geometric mean of ` +
+      `perplexities) — clients are scored in different rounds, so it is not one round's value; personal ` +
+      `(round N only): the clients that trained in the last round with personal scores. vs base: ` +
+      `${lm ? 'relative change (lower perplexity is better)' : 'change in percentage points (higher is better)'}. ` +
+      `Bytes in KiB/MiB (1024-based)._`,
+  ].join('\n\n');
 }
 
 function roundsTable(summary: RunSummary, rounds: readonly RoundMetrics[]): string {
@@ -159,7 +181,15 @@ function roundsTable(summary: RunSummary, rounds: readonly RoundMetrics[]): stri
     formatSeconds(r.round_s),
     ...(dp ? [formatValue(r.epsilon)] : []),
   ]);
-  return markdownTable(header, rows);
+  return [
+    markdownTable(header, rows),
+    `_completed / sampled: clients whose update was aggregated / clients picked for the round; train loss: ` +
+      `mean of the local training losses; global: the round's global adapter on ${
+        lm ? 'the held-out documents (perplexity)' : 'the held-out examples (accuracy)'
+      }; personal: only the clients that trained that round, each on its own held-out data — a different ` +
+      `sample of clients every round, so this column zig-zags with who took part rather than with progress; ` +
+      `up / down: protocol payloads, all clients; time: wall-clock on this machine._`,
+  ].join('\n\n');
 }
 
 function clientsTable(summary: RunSummary, clients: readonly ClientResult[]): string {
@@ -175,21 +205,28 @@ function clientsTable(summary: RunSummary, clients: readonly ClientResult[]): st
       formatValue(base),
       formatValue(global),
       formatValue(personal),
-      formatChange(base, personal ?? global),
+      formatGain(summary.task, base, personal ?? global),
     ];
   });
   const q = lm ? 'ppl' : 'acc';
-  return markdownTable(
-    ['client', 'device', 'rounds in', `base ${q}`, `global ${q}`, `personal ${q}`, 'best vs base'],
-    rows,
-  );
+  return [
+    markdownTable(
+      ['client', 'device', 'rounds in', `base ${q}`, `global ${q}`, `personal ${q}`, 'personal vs base'],
+      rows,
+    ),
+    `_rounds in: rounds the client's update was aggregated; global: the final global adapter; personal: the ` +
+      `client's own adapter, scored the last round it took part in (— if it never did; the column then ` +
+      `compares global); vs base: ${lm ? 'relative change' : 'percentage points'}._`,
+  ].join('\n\n');
 }
 
 const HOW_TO_READ = `**base** is the frozen model before federated training; **global** is the aggregated model every client
 receives; **personal** is a client's own model after its local steps on top of the global one. Each client is
 scored on its own held-out documents (never trained on), so the numbers measure generalisation to that client's
 text. For perplexity lower is better (a perplexity of P means the model is as unsure as a uniform choice among P
-bytes); for accuracy higher is better. Bytes are protocol payloads on the wire. See docs/reading-the-report.md.`;
+bytes); for accuracy higher is better, and its changes are in percentage points. Bytes are protocol payloads on
+the wire, in 1024-based units (KiB, MiB) as on the dashboard. The per-client plot puts a dot per model on an
+axis fitted to the data (not from 0), so gains of a few percent are visible. See docs/reading-the-report.md.`;
 
 export function buildRunReport(input: RunReportInput): string {
   const { scenario, summary, rounds, clients, plots } = input;
@@ -198,10 +235,11 @@ export function buildRunReport(input: RunReportInput): string {
     `# fedpeft run \`${summary.run_id}\``,
     scenario.description ? `> ${scenario.description}` : '',
     `Scenario \`${summary.scenario}\`, started ${summary.started_at}, finished ${summary.finished_at}.`,
+    input.base ? baseHeaderLine(input.base, false) : '',
     '## What was run',
     whatWasRun(scenario, summary),
     '## Results',
-    resultsTable(summary),
+    resultsTable(summary, rounds),
     '## Rounds',
     rounds.length ? roundsTable(summary, rounds) : '_No round completed._',
   ];

@@ -64,6 +64,7 @@ describe('fedpeft simulate + export', () => {
       const out = await cli([
         'simulate',
         file,
+        '--exit-when-done',
         '--transport',
         'in-process',
         '--out',

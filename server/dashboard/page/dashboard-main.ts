@@ -8,6 +8,7 @@ import { MISSING, byteUnit, formatBytes, formatDuration, formatNumber, perplexit
 import { lineChart, type ChartOptions, type ChartSeries } from './line-chart.ts';
 import {
   DASHBOARD_NAMESPACE,
+  type DashboardClient,
   type DashboardClientEvents,
   type DashboardRound,
   type DashboardServerEvents,
@@ -30,6 +31,7 @@ const TABLE_ROUNDS = 10;
 
 let status: DashboardStatus | null = null;
 const rounds = new Map<number, DashboardRound>();
+let clients: DashboardClient[] = [];
 
 function el(id: string): HTMLElement {
   const found = document.getElementById(id);
@@ -228,10 +230,46 @@ function renderTable(): void {
   );
 }
 
+/** A client's metric as the table shows it: perplexity as a number, accuracy in percent. */
+function metricText(c: DashboardClient, v: number | null): string {
+  if (v === null) return MISSING;
+  return c.metric === 'accuracy' ? `${formatNumber(v * 100, 3)}%` : formatNumber(v, 4);
+}
+
+function renderClients(): void {
+  const metric = clients[0]?.metric ?? 'perplexity';
+  const unit = metric === 'accuracy' ? 'accuracy' : 'ppl';
+  setText('clients-metric-base', `base ${unit}`);
+  setText('clients-metric-global', `global ${unit}`);
+  setText('clients-metric-personal', `personal ${unit}`);
+  setText(
+    'clients-note',
+    clients.length === 0
+      ? 'Per-client results appear when a simulated run finishes.'
+      : `global: the final global adapter on the client's held-out documents; personal: the client's own ` +
+          `adapter, scored the last round it took part in (${MISSING} if it never did).`,
+  );
+  el('clients-body').replaceChildren(
+    ...clients.map((c) => {
+      const tr = document.createElement('tr');
+      tr.append(
+        cell(c.name),
+        cell(c.device),
+        cell(String(c.roundsParticipated)),
+        cell(metricText(c, c.base)),
+        cell(metricText(c, c.global)),
+        cell(metricText(c, c.personal)),
+      );
+      return tr;
+    }),
+  );
+}
+
 function renderAll(): void {
   renderCards();
   renderCharts();
   renderTable();
+  renderClients();
 }
 
 function connect(): void {
@@ -257,6 +295,7 @@ function connect(): void {
     status = snapshot.status;
     rounds.clear();
     for (const r of snapshot.history) rounds.set(r.round, r);
+    clients = snapshot.clients ?? [];
     renderAll();
   });
   socket.on('status', (next) => {
@@ -268,6 +307,10 @@ function connect(): void {
     // The counter moves with the round itself, not a status tick later.
     if (status && round.round > status.completedRounds) status = { ...status, completedRounds: round.round };
     renderAll();
+  });
+  socket.on('clients', (next) => {
+    clients = next;
+    renderClients();
   });
 }
 
