@@ -59,6 +59,12 @@ export interface CoordinatorOptions {
    * whether a connected client may be sampled for `roundId`. `clientId` is the stable client id.
    */
   eligibility?: EligibilityHook;
+  /**
+   * Sample among every signed session, connected or not, and give a sampled one until the deadline to
+   * connect: for a program that wakes the clients it hosts when they are sampled (the simulator's virtual
+   * clients). A deployment leaves it off (only connected clients are sampled).
+   */
+  wakeable?: boolean;
 }
 
 export interface CoordinatorStatus {
@@ -147,6 +153,7 @@ export class Coordinator {
       protocol: this.protocol,
       metrics: new MetricsLog(join(this.runDir, 'metrics.jsonl')),
       eligibility: new Eligibility(config.participation.eligibility, options.eligibility),
+      wakeable: options.wakeable ?? false,
       checkpoint: () => this.checkpointing.save(),
       onClosed: (summary) => {
         for (const l of this.roundListeners) l(summary);
@@ -225,6 +232,23 @@ export class Coordinator {
     }
     if (state.active) this.lifecycle.armRound(state.active);
     else this.queue.enqueue(() => this.lifecycle.tryStartRound());
+  }
+
+  /**
+   * Eligibility changed outside any join (the program's hook answers differently now): sample again if no
+   * round is open. Resolves once that attempt ran.
+   */
+  async participationChanged(): Promise<void> {
+    if (this.state.started && !this.state.active) this.queue.enqueue(() => this.lifecycle.tryStartRound());
+    await this.queue.drained();
+  }
+
+  /** Stable client ids sampled for the open round (empty between rounds). */
+  sampledClients(): string[] {
+    const r = this.state.active;
+    if (!r) return [];
+    const ids = this.sessions.stableIds();
+    return [...r.sampled].map((sessionId) => ids.get(sessionId) ?? sessionId);
   }
 
   onRound(listener: (summary: RoundSummary) => void): void {
