@@ -67,6 +67,12 @@ export interface CoordinatorOptions {
   eligibility?: EligibilityHook;
   /** The filesystem the journal and checkpoints are written through (fault-injection tests). */
   storageFs?: StorageFs;
+  /**
+   * Sample among every signed session, connected or not, and give a sampled one until the deadline to
+   * connect: for a program that wakes the clients it hosts when they are sampled (the simulator's virtual
+   * clients). A deployment leaves it off (only connected clients are sampled).
+   */
+  wakeable?: boolean;
 }
 
 export interface CoordinatorStatus {
@@ -187,6 +193,7 @@ export class Coordinator {
       protocol: this.protocol,
       metrics: new MetricsLog(join(this.runDir, 'metrics.jsonl')),
       eligibility: new Eligibility(config.participation.eligibility, options.eligibility),
+      wakeable: options.wakeable ?? false,
       // A failed checkpoint write (disk full, read-only) is retried with backoff until the disk takes it.
       checkpoint: () =>
         retryStorage(storage, 'the checkpoint', () => this.checkpointing.save(), {
@@ -270,6 +277,23 @@ export class Coordinator {
     }
     if (state.active) this.lifecycle.armRound(state.active);
     else this.queue.enqueue(() => this.lifecycle.tryStartRound());
+  }
+
+  /**
+   * Eligibility changed outside any join (the program's hook answers differently now): sample again if no
+   * round is open. Resolves once that attempt ran.
+   */
+  async participationChanged(): Promise<void> {
+    if (this.state.started && !this.state.active) this.queue.enqueue(() => this.lifecycle.tryStartRound());
+    await this.queue.drained();
+  }
+
+  /** Stable client ids sampled for the open round (empty between rounds). */
+  sampledClients(): string[] {
+    const r = this.state.active;
+    if (!r) return [];
+    const ids = this.sessions.stableIds();
+    return [...r.sampled].map((sessionId) => ids.get(sessionId) ?? sessionId);
   }
 
   onRound(listener: (summary: RoundSummary) => void): void {

@@ -41,6 +41,12 @@ export interface LifecycleParts {
   journal: RoundJournal | null;
   metrics: MetricsLog;
   eligibility: Eligibility;
+  /**
+   * Signed sessions that are not connected are candidates too (the program can wake them, as the simulator
+   * wakes its virtual clients); a sampled one that is not connected at arm time waits until it connects or
+   * the deadline, instead of being dropped after `dropAfterMs`.
+   */
+  wakeable: boolean;
   /** Writes the checkpoint of the round that just closed. */
   checkpoint(): Promise<void>;
   onClosed(summary: RoundSummary): void;
@@ -77,7 +83,8 @@ export class RoundLifecycle {
     const stableIds = this.p.sessions.stableIds();
     const bySessionId = new Map<string, string>();
     const candidates = [];
-    for (const s of this.p.sessions.connected()) {
+    const pool = this.p.wakeable ? [...this.p.sessions.sessions.values()] : this.p.sessions.connected();
+    for (const s of pool) {
       if (!s.signed) continue;
       const clientId = stableIds.get(s.id)!;
       if (!this.p.eligibility.allows({ clientId, traits: traitsOf(s.capabilities) }, round)) continue;
@@ -197,7 +204,7 @@ export class RoundLifecycle {
       const session = this.p.sessions.get(id);
       if (!session || r.committed.has(id)) continue;
       if (session.connected) this.sendInstruction(r, session);
-      else this.scheduleDrop(session);
+      else if (!this.p.wakeable) this.scheduleDrop(session);
     }
     this.checkClose(r);
   }

@@ -4,19 +4,19 @@
  *   base        the pretrained base from the cache (pretrained on first use), or the seeded initialisation
  *   clients     the corpus partitioned as the scenario says; every client's held-out documents scored by the
  *               base before training, by each round's global state, and by its own personal adapter
- *   rounds      the device model decides who is online (availability, memory fit) and who drops out; a seeded
- *               sampler (scenario.strategy.sampling, by client id) picks the round's participants; they run as
+ *   rounds      the device model decides who is online (availability, memory fit) and who drops out; the
+ *               coordinator's sampler (scenario.strategy.sampling, by client id) picks the round's participants; they run as
  *               real `ClientRuntime`s — in worker processes over loopback socket.io (`transport: sockets`) or
  *               in this process over in-memory links (`transport: in-process`) — against a real `Coordinator`
  *   recording   per-round metrics through the recorder, the global state of every round saved for `export`
  *
- * Who takes part in a round is decided here, not by the coordinator's own sampler: the coordinator samples
- * among *connected sessions by session id*, and session ids are random secrets, so its draw is not
- * reproducible from the run seed, and it cannot see device availability. So each round is one coordinator
- * "segment": a `Coordinator` resumed from the previous round's checkpoint (its documented crash-resume path:
- * global state, strategy and DP-accountant state, sessions) with `minClients` = the participants and
- * `fraction` 1, so the round starts exactly when this round's participants have joined and includes exactly
- * them. Clients resume their sessions from their state stores, as a restarted device would.
+ * One coordinator for the whole run (run-coordinator.ts), as a deployment has: the device model's
+ * availability reaches it as eligibility (the participation plug point), and its own seeded sampler — the
+ * scenario's `strategy.sampling` as written — picks each round's participants among the eligible clients by
+ * stable client id. Before round 1 every client joins once (registration) so the coordinator has its session;
+ * afterwards a client is woken only when sampled and resumes that session from its state store, as a device
+ * that comes back online would. Stateful methods catch up on the folds they missed from the coordinator's
+ * fold history before training.
  *
  * Memory: only the round's participants hold a model (see virtual-client-host.ts); between rounds a client is
  * its state snapshot, kept here. Reproducible: participants, dropouts and every client's batches come from the
@@ -26,20 +26,14 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { tf } from '../../shared/tensor/tf.ts';
-import { FedpeftError, isFedpeftError } from '../../shared/errors.ts';
+import { FedpeftError } from '../../shared/errors.ts';
 import { serializeSafetensors } from '../../shared/model/safetensors.ts';
 import { asBuffer } from '../../shared/model/checkpoint.ts';
 import { hostTensorSize, type HostTensorMap } from '../../shared/tensor/host-tensor.ts';
 import type { PretrainEvents } from '../../shared/pretrain/pretrain-run.node.ts';
-import { parseCoordinatorConfig, type CoordinatorConfig } from '../../server/config.ts';
-import { Coordinator } from '../../server/coordinator.ts';
 import { newSecret } from '../../server/client-session.ts';
-import type { Logger } from '../../server/logger.ts';
 import { describeMethod, type MethodState } from '../../server/method-state.ts';
-import type { RoundSummary } from '../../server/metrics-log.ts';
-import { ClientSampler } from '../../server/strategies/client-sampler.ts';
 import { connectInProcess } from '../../server/transport/in-process.ts';
-import { startSocketIoServer, type RunningServer } from '../../server/transport/socket-io-server.ts';
 import { DeviceFleet, type TrainingFootprint } from '../devices.ts';
 import type { Scenario } from '../scenario.ts';
 import type { FleetRunner, FleetRunOptions, FleetRunResult } from '../simulate.ts';
@@ -51,6 +45,8 @@ import { pooledAccuracy, scenarioTask } from './classification-data.ts';
 import { FederationEvaluator, pooledPerplexity, type ClientScore } from './federation-evaluator.ts';
 import { VirtualClientHost, type ClientAssignment, type ClientRoundReport } from './virtual-client-host.ts';
 import { WorkerPool } from './worker-pool.ts';
+import { SimulationCoordinator, type OpenedRound } from './run-coordinator.ts';
+import type { RoundSummary } from '../../server/metrics-log.ts';
 import { linksRun } from '../../shared/adapters/method-schedule.ts';
 import { ADAPTER_FILE, adapterRoundFile, type RunAdapterRecord } from './run-adapter.ts';
 
@@ -66,7 +62,7 @@ export interface FleetRoundStats {
   participants: number;
   /** Most models with an adapter alive at once in any one client process so far. */
   peakTrainers: number;
-  /** Client state snapshots kept between rounds (one per client that has taken part). */
+  /** Clients whose kept state holds tensors (those that have trained; the rest keep only their session). */
   storedClients: number;
   storedStateBytes: number;
   rssBytes: number;
@@ -75,10 +71,14 @@ export interface FleetRoundStats {
 
 /** Where the coordinator's own files (checkpoints, sessions) go inside the run folder. */
 export const COORDINATOR_DIR = 'coordinator';
-/** Real-time safety net for a round (the scenario's deadline is simulated time, applied by the device model). */
-const ROUND_TIMEOUT_MS = 30 * 60_000;
-/** How long a round may wait for its participants to connect before the run fails. */
-const START_TIMEOUT_MS = 120_000;
+/**
+ * Most clients registering (joining once before round 1) at the same time: each holds a model meanwhile,
+ * and never more than a round's smallest sample (`sampling.minClients`), so registration does not raise the
+ * peak of live models above what rounds need.
+ */
+const REGISTRATION_BATCH = 16;
+/** How long a round may take to close once its clients have left (drops take dropAfterMs). */
+const CLOSE_TIMEOUT_MS = 60_000;
 
 /** Roughly what one training step keeps alive per layer: a dozen [B, T, d]-sized activations (float32). */
 function footprintOf(
@@ -106,83 +106,8 @@ function meanOf(values: Array<number | null>): number | null {
   return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-function coordinatorConfig(
-  scenario: Scenario,
-  runId: string,
-  coordinatorRound: number,
-  participants: number,
-  clientCount: number,
-  token: string,
-): CoordinatorConfig {
-  const dp = scenario.privacy.dp;
-  const secure = scenario.privacy.secureAggregation;
-  return parseCoordinatorConfig({
-    run: { id: runId, seed: scenario.seed, rounds: coordinatorRound },
-    model: { name: scenario.model.name, config: scenario.model.overrides },
-    method: {
-      name: scenario.method.name,
-      config: scenario.method.config,
-      roundsPerLink: scenario.method.roundsPerLink,
-    },
-    strategy: { ...scenario.strategy, sampling: { fraction: 1, minClients: participants } },
-    privacy: {
-      ...(secure
-        ? {
-            secureAggregation: {
-              ...(secure.threshold !== undefined ? { threshold: secure.threshold } : {}),
-              clipRange: secure.clipRange,
-              fractionalBits: secure.fractionalBits,
-            },
-          }
-        : {}),
-      ...(dp
-        ? {
-            dp: {
-              placement: dp.placement,
-              clipNorm: dp.clipNorm,
-              ...(dp.adaptiveClipping ? { adaptiveClipping: dp.adaptiveClipping } : {}),
-              noiseMultiplier: dp.noiseMultiplier,
-              targetDelta: dp.targetDelta,
-              ...(dp.epsilonBudget !== undefined ? { epsilonBudget: dp.epsilonBudget } : {}),
-              // The sampling rate the accountant uses is participants / population: the whole fleet.
-              population: clientCount,
-              // Reproducible from the run seed, like everything else in a simulation.
-              noiseSource: 'seeded',
-            },
-          }
-        : {}),
-    },
-    round: {
-      deadlineMs: ROUND_TIMEOUT_MS,
-      dropAfterMs: 50,
-      localSteps: scenario.training.localSteps,
-      batchSize: scenario.training.batchSize,
-      learningRate: scenario.training.learningRate,
-      evaluatePersonal: scenario.evaluation.personal,
-    },
-    transport: { host: '127.0.0.1', port: 0 },
-    auth: { tokens: [token] },
-    checkpoint: { journal: false, keep: 1 },
-    dashboard: { enabled: false },
-  });
-}
-
-/** Forwards the coordinator's warnings and errors (protocol errors, refused joins) to the run log. */
-function coordinatorLogger(log: (line: string) => void): Logger {
-  return {
-    log(level, event, fields) {
-      if (level === 'warn' || level === 'error')
-        log(`coordinator ${level}: ${event} ${JSON.stringify(fields ?? {}).slice(0, 300)}`);
-    },
-  };
-}
-
 interface Executor {
-  runRound(
-    assignments: ClientAssignment[],
-    coordinator: Coordinator,
-    url: string,
-  ): Promise<{
+  runRound(assignments: ClientAssignment[]): Promise<{
     reports: ClientRoundReport[];
     peakTrainers: number;
     rssBytes: number;
@@ -239,6 +164,7 @@ export class ScenarioFleetRunner implements FleetRunner {
     const token = newSecret();
     const serverLabel = `fleet:${recorder.runId}`;
     let executor: Executor | undefined;
+    let sim: SimulationCoordinator | undefined;
     try {
       const data = new Map(clients.ids.map((id) => [id, clientData(scenario, clients.byId.get(id)!)]));
       const sharedParams = [...method.initialShared.values()].reduce(
@@ -253,7 +179,6 @@ export class ScenarioFleetRunner implements FleetRunner {
         scenario.seed,
         footprintOf(scenario, baseParams, method, trainableParams),
       );
-      const sampler = new ClientSampler(scenario.strategy.sampling, scenario.seed);
       const globalBytes = sharedParams * 4;
 
       await mkdir(join(runDir, 'adapters'), { recursive: true });
@@ -287,13 +212,29 @@ export class ScenarioFleetRunner implements FleetRunner {
           : `base perplexity on held-out ${scenario.data.dataset}: ${basePpl.toFixed(3)}`,
       );
 
-      executor = await this.startExecutor(scenario, base.dir, backend, token, serverLabel, log);
+      sim = await SimulationCoordinator.start({
+        scenario,
+        method,
+        runId: recorder.runId,
+        runDir: coordinatorDir,
+        clientCount: clients.ids.length,
+        token,
+        log,
+      });
+      executor = await this.startExecutor(scenario, base.dir, backend, token, serverLabel, sim, log);
       const states = new Map<string, ClientStateSnapshot>();
+      await this.registerClients(
+        executor,
+        clients.ids,
+        fleet,
+        states,
+        scenario.strategy.sampling.minClients,
+        log,
+      );
       const participated = new Map<string, number>();
       const lastPersonal = new Map<string, ClientScore>();
       let lastGlobalScores: Map<string, ClientScore> | null = null;
       let global: HostTensorMap = method.initialShared;
-      let coordinatorRound = 0;
       let bytesUpTotal = 0;
       let bytesDownTotal = 0;
       let lastEpsilon: number | null = null;
@@ -307,21 +248,16 @@ export class ScenarioFleetRunner implements FleetRunner {
         }
         const roundStart = performance.now();
         const available = fleet.available(round);
-        let participants: string[];
-        try {
-          participants = sampler.sample(
-            available.map((id) => ({ id })),
-            round,
-          );
-        } catch (err) {
-          if (!(isFedpeftError(err) && err.code === 'STRATEGY_NOT_ENOUGH_CLIENTS')) throw err;
-          participants = available;
-          log(
-            `round ${round}: only ${available.length} client(s) online, fewer than sampling.minClients; ` +
-              (available.length > 0 ? 'training with all of them' : 'the round is skipped'),
-          );
+        const opened = await sim.openRound(available);
+        if (!opened && sim.finished) {
+          log(`round ${round}: the coordinator ended the run before it (privacy budget exhausted)`);
+          break;
         }
-        if (participants.length === 0) {
+        if (!opened) {
+          log(
+            `round ${round}: only ${available.length} client(s) online, fewer than sampling.minClients ` +
+              `(${scenario.strategy.sampling.minClients}); the round is skipped`,
+          );
           await recorder.recordRound({
             round,
             participants: 0,
@@ -341,6 +277,7 @@ export class ScenarioFleetRunner implements FleetRunner {
           });
           continue;
         }
+        const participants = opened.sampled;
         const deadline = scenario.training.deadlineSeconds;
         const assignments: ClientAssignment[] = participants.map((id) => {
           const cls = fleet.deviceOf(id);
@@ -363,22 +300,11 @@ export class ScenarioFleetRunner implements FleetRunner {
             ...(state ? { state } : {}),
             maxRank: fleet.capacityOf(id).rank,
             round,
+            coordinatorRound: opened.id,
           };
         });
 
-        coordinatorRound++;
-        const outcome = await this.runSegment({
-          scenario,
-          method,
-          executor,
-          assignments,
-          runId: recorder.runId,
-          coordinatorDir,
-          coordinatorRound,
-          clientCount: clients.ids.length,
-          token,
-          log,
-        });
+        const outcome = await this.runRound(sim, executor, assignments, opened);
         for (const r of outcome.reports) states.set(r.clientId, r.state);
         const failed = outcome.reports.filter((r) => r.outcome === 'error');
         if (failed.length > 0) {
@@ -476,12 +402,17 @@ export class ScenarioFleetRunner implements FleetRunner {
         };
         await recorder.recordRound(metrics);
         let storedBytes = 0;
-        for (const s of states.values()) storedBytes += snapshotBytes(s);
+        let storedClients = 0;
+        for (const s of states.values()) {
+          const bytes = snapshotBytes(s);
+          storedBytes += bytes;
+          if (bytes > 0) storedClients++;
+        }
         this.options.onRoundStats?.({
           round,
           participants: participants.length,
           peakTrainers: outcome.peakTrainers,
-          storedClients: states.size,
+          storedClients,
           storedStateBytes: storedBytes,
           rssBytes: Math.max(process.memoryUsage().rss, outcome.rssBytes),
           roundSeconds,
@@ -535,9 +466,10 @@ export class ScenarioFleetRunner implements FleetRunner {
         clients: clientResults,
       };
     } finally {
+      await sim?.stop('simulation over');
       await executor?.close();
       evaluator.dispose();
-      // Checkpoints were only the hand-over between round segments; the run keeps adapters/round-N files.
+      // The run keeps adapters/round-N files; the coordinator's checkpoints are not needed after it.
       await rm(join(coordinatorDir, 'checkpoints'), { recursive: true, force: true }).catch(() => undefined);
     }
   }
@@ -554,6 +486,7 @@ export class ScenarioFleetRunner implements FleetRunner {
     backend: 'cpu' | 'wasm',
     token: string,
     serverLabel: string,
+    sim: SimulationCoordinator,
     log: (line: string) => void,
   ): Promise<Executor> {
     if (scenario.transport === 'sockets') {
@@ -567,8 +500,8 @@ export class ScenarioFleetRunner implements FleetRunner {
         serverLabel,
       });
       return {
-        runRound: async (assignments, _coordinator, url) => {
-          const r = await pool.runRound(assignments, url);
+        runRound: async (assignments) => {
+          const r = await pool.runRound(assignments, sim.url);
           return {
             reports: r.reports,
             peakTrainers: r.peakTrainers,
@@ -585,9 +518,9 @@ export class ScenarioFleetRunner implements FleetRunner {
       serverLabel,
     });
     return {
-      runRound: async (assignments, coordinator) => {
+      runRound: async (assignments) => {
         const reports = await host.runRound(assignments, () =>
-          Promise.resolve(connectInProcess(coordinator, 'fleet')),
+          Promise.resolve(connectInProcess(sim.coordinator, 'fleet')),
         );
         return { reports, peakTrainers: host.trainerCounts.peak, rssBytes: process.memoryUsage().rss };
       },
@@ -595,86 +528,72 @@ export class ScenarioFleetRunner implements FleetRunner {
     };
   }
 
-  /** One round as a coordinator segment: resume, wait for exactly the participants, run, checkpoint, stop. */
-  private async runSegment(args: {
-    scenario: Scenario;
-    method: MethodState;
-    executor: Executor;
-    assignments: ClientAssignment[];
-    runId: string;
-    coordinatorDir: string;
-    coordinatorRound: number;
-    clientCount: number;
-    token: string;
-    log: (line: string) => void;
-  }): Promise<{
+  /**
+   * Before round 1: every client joins once, a batch at a time, so the coordinator holds a signed session
+   * for each (it samples among sessions, and wakes the sampled clients through the simulator).
+   */
+  private async registerClients(
+    executor: Executor,
+    ids: readonly string[],
+    fleet: DeviceFleet,
+    states: Map<string, ClientStateSnapshot>,
+    batchLimit: number,
+    log: (line: string) => void,
+  ): Promise<void> {
+    log(`registering ${ids.length} client(s) with the coordinator`);
+    const size = Math.max(1, Math.min(REGISTRATION_BATCH, batchLimit));
+    for (let i = 0; i < ids.length; i += size) {
+      const batch = ids.slice(i, i + size).map((clientId) => ({
+        clientId,
+        dropout: false,
+        register: true,
+        maxRank: fleet.capacityOf(clientId).rank,
+      }));
+      const { reports } = await executor.runRound(batch);
+      const failed = reports.filter((r) => r.outcome === 'error');
+      if (failed.length > 0) {
+        throw new FedpeftError(
+          'SIMULATION_FAILED',
+          `registration: ${failed
+            .map((f) => `${f.clientId}: ${f.error ?? 'unknown error'}`)
+            .join('; ')
+            .slice(0, 1000)}`,
+        );
+      }
+      for (const r of reports) states.set(r.clientId, r.state);
+    }
+  }
+
+  /** Wakes the sampled clients, lets them run the round, and waits for the coordinator to close it. */
+  private async runRound(
+    sim: SimulationCoordinator,
+    executor: Executor,
+    assignments: ClientAssignment[],
+    opened: OpenedRound,
+  ): Promise<{
     reports: ClientRoundReport[];
     summary: RoundSummary | null;
     global: HostTensorMap;
     peakTrainers: number;
     rssBytes: number;
   }> {
-    const config = coordinatorConfig(
-      args.scenario,
-      args.runId,
-      args.coordinatorRound,
-      args.assignments.length,
-      args.clientCount,
-      args.token,
-    );
-    await mkdir(args.coordinatorDir, { recursive: true });
-    const logger = coordinatorLogger(args.log);
-    const coordinator = await Coordinator.create({
-      config,
-      method: args.method,
-      runId: args.runId,
-      runDir: args.coordinatorDir,
-      logger,
-      resume: args.coordinatorRound > 1,
-    });
-    let server: RunningServer | undefined;
-    try {
-      let url = 'in-process';
-      if (args.scenario.transport === 'sockets') {
-        server = await startSocketIoServer(coordinator, {
-          host: '127.0.0.1',
-          port: 0,
-          adminToken: newSecret(),
-          dashboard: { enabled: false },
-          logger,
-        });
-        url = server.url;
-      }
-      let summary: RoundSummary | null = null;
-      coordinator.onRound((s) => (summary = s));
-      coordinator.start();
-      // Safety net: the round starts only once every participant is connected; one that vanished before
-      // that (a bug, a crashed worker) would leave the rest waiting forever.
-      let waitingSince = Date.now();
-      const watchdog = setInterval(() => {
-        const status = coordinator.status();
-        if (status.activeRound !== null || status.phase === 'finished') waitingSince = Date.now();
-        else if (Date.now() - waitingSince > START_TIMEOUT_MS) {
-          args.log(
-            `round segment ${args.coordinatorRound}: only ${status.clients.connected} of ` +
-              `${args.assignments.length} participants connected after ${START_TIMEOUT_MS / 1000} s; giving up`,
-          );
-          clearInterval(watchdog);
-          void coordinator.stop('participants did not all connect');
-        }
-      }, 1_000);
-      const result = await args.executor
-        .runRound(args.assignments, coordinator, url)
-        .finally(() => clearInterval(watchdog));
-      if (result.reports.some((r) => r.outcome === 'error')) {
-        await coordinator.stop('a client failed');
-        return { ...result, summary: null, global: coordinator.globalState() };
-      }
-      await coordinator.whenFinished();
-      return { ...result, summary, global: coordinator.globalState() };
-    } finally {
-      await coordinator.stop('round segment over');
-      await server?.close();
+    const result = await executor.runRound(assignments);
+    if (result.reports.some((r) => r.outcome === 'error')) {
+      await sim.stop('a client failed');
+      return { ...result, summary: null, global: sim.coordinator.globalState() };
     }
+    // Every woken client has left or vanished: the round closes at once (commits or drops after dropAfterMs).
+    let timer: NodeJS.Timeout | undefined;
+    const summary = await Promise.race([
+      opened.closed,
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), CLOSE_TIMEOUT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (!summary) {
+      throw new FedpeftError(
+        'SIMULATION_FAILED',
+        `coordinator round ${opened.id} did not close within ${CLOSE_TIMEOUT_MS / 1000} s after its clients left`,
+      );
+    }
+    return { ...result, summary, global: sim.coordinator.globalState() };
   }
 }

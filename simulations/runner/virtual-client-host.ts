@@ -41,6 +41,16 @@ export interface ClientAssignment {
   maxRank?: number;
   /** The federation round (seeds this client's DP noise for the round, so runs stay reproducible). */
   round?: number;
+  /**
+   * The coordinator's round id the client was sampled for: it leaves once that round's GlobalState arrives
+   * (the round closed), keeping its state for the next time it is sampled.
+   */
+  coordinatorRound?: number;
+  /**
+   * Registration only: join (with signatures when the method derives state) so the long-lived coordinator
+   * has a session to sample, then leave without training.
+   */
+  register?: boolean;
 }
 
 export interface ClientRoundReport {
@@ -208,8 +218,26 @@ export class VirtualClientHost {
     // training, before sending it: the dropout secure aggregation is built to survive (its masks are
     // reconstructed from the other clients' shares).
     const secure = this.scenario.privacy.secureAggregation !== undefined;
+    // Leaves on a later task of the event loop: the runtime binds its connection right after logging.
+    const leave = (reason: string) => setImmediate(() => runtime?.stop(reason));
+    let rejoining = false;
     const logger: ClientLogger = {
       log: (_level, event, fields) => {
+        // A client that did not know the run joins twice the first time: unsigned, then with its signatures
+        // (it logs that right after 'joined'); registration is done at the signed join.
+        if (event === 'rejoin-with-signatures') rejoining = true;
+        if (event === 'joined' && a.register) {
+          rejoining = false;
+          setImmediate(() => {
+            if (!rejoining) runtime?.stop('registered');
+          });
+        }
+        if (
+          event === 'global-state' &&
+          a.coordinatorRound !== undefined &&
+          Number(fields?.round ?? 0) >= a.coordinatorRound
+        )
+          leave('round over');
         if (event === 'round-trained' && fields) {
           trained = true;
           report.computeMs = Number(fields.computeMs ?? 0);
@@ -286,7 +314,7 @@ export class VirtualClientHost {
       runtime.dispose();
     }
     if (abandoned) report.outcome = abandoned;
-    else if (!committed && report.outcome === 'completed') {
+    else if (!committed && !a.register && report.outcome === 'completed') {
       report.outcome = 'error';
       report.error = 'the round ended without this client’s commit';
     }
