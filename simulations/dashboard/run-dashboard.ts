@@ -147,6 +147,8 @@ export class RunDashboard {
       clients: { connected: this.lastParticipants, sessions: this.run?.clients ?? 0 },
       activeRound: null,
       lastRound: null,
+      // The recorder itself writes nothing durable; the simulated coordinator's storage is its own run's.
+      storage: { ok: true, failure: null },
     };
   }
 
