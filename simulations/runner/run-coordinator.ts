@@ -69,6 +69,8 @@ export function simulationCoordinatorConfig(
           }
         : {}),
     },
+    // Every virtual client joins with the simulator's one token and stays registered between its rounds.
+    limits: { maxSessionsPerToken: Math.max(1, clientCount) },
     round: {
       deadlineMs: ROUND_TIMEOUT_MS,
       // A woken client that then vanishes (a simulated dropout) is dropped at once.
