@@ -34,6 +34,7 @@ import { createUpdateProtocol } from '../update-protocols/select.ts';
 import type { UpdateProtocol } from '../update-protocols/update-protocol.ts';
 import { Checkpointing } from './checkpointing.ts';
 import { nodeStorageFs, type StorageFs } from '../durability/durable-fs.ts';
+import { retryingMetrics } from '../durability/retrying-metrics.ts';
 import { retryStorage, StorageHealth, type StorageStatus } from '../durability/storage-health.ts';
 import { RunState, TaskQueue, type CoordinatorPhase } from './engine-state.ts';
 import { FoldHistory } from './fold-history.ts';
@@ -161,7 +162,11 @@ export class Coordinator {
       ...common,
       queue: this.queue,
       protocol: this.protocol,
-      metrics: new MetricsLog(join(this.runDir, 'metrics.jsonl')),
+      metrics: retryingMetrics(
+        new MetricsLog(join(this.runDir, 'metrics.jsonl')),
+        storage,
+        () => this.state.phase === 'stopped',
+      ),
       eligibility: new Eligibility(config.participation.eligibility, options.eligibility),
       // A failed checkpoint write (disk full, read-only) is retried with backoff until the disk takes it.
       checkpoint: () =>
