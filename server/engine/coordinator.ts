@@ -128,11 +128,15 @@ export class Coordinator {
     this.state = new RunState(new Map(method.initialShared));
     this.queue = new TaskQueue(logger);
     this.sessions = new SessionRegistry(this.runDir, config, method, this.tokens, logger);
-    this.folds = new FoldHistory(this.runDir, method.foldKind, schedule, config.transport.chunkBytes);
-    this.transfers = new Transfers(config, this.folds, logger);
-    this.transfers.publishGlobal(0, this.state.global);
     const storage = (this.storage = new StorageHealth(logger));
     const fs = options.storageFs ?? nodeStorageFs;
+    this.folds = new FoldHistory(this.runDir, method.foldKind, schedule, config.transport.chunkBytes, {
+      fs,
+      health: storage,
+      stopped: () => this.state.phase === 'stopped',
+    });
+    this.transfers = new Transfers(config, this.folds, logger);
+    this.transfers.publishGlobal(0, this.state.global);
     const checkpoints = new CheckpointStore(this.runDir, config.checkpoint.keep, {
       log: (line) => logger.log('warn', 'checkpoint-fallback', { message: line }),
       fs,
