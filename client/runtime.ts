@@ -731,8 +731,13 @@ export class ClientRuntime {
   private onInstruction(ins: MessageBody<'roundInstruction'>, peer: Peer): void {
     this.requestDownload(ins.globalState, peer);
     if (ins.roundId <= this.meta.lastCommittedRound) {
-      this.logger.log('debug', 'instruction-already-committed', { round: ins.roundId });
-      return;
+      // The coordinator never instructs a client whose update it holds for that round, so this one was rolled
+      // back (it resumed from an older checkpoint after a damaged newest one): train the round again.
+      this.logger.log('warn', 'round-rolled-back', {
+        round: ins.roundId,
+        lastCommittedRound: this.meta.lastCommittedRound,
+      });
+      this.meta.lastCommittedRound = ins.roundId - 1;
     }
     if (this.roundTask?.roundId === ins.roundId || this.pending?.meta.roundId === ins.roundId) return; // re-sent after a reconnect
     if (!this.protocolFor(ins).begin(ins, peer)) return; // re-sent after a reconnect: already under way

@@ -150,3 +150,17 @@ export async function renameDurably(fs: StorageFs, from: string, to: string): Pr
     throw new StorageError('rename', to, err);
   }
 }
+
+/** Runs a write done with plain node calls, turning its OS error into a StorageError (for retryStorage). */
+export async function asStorageWrite<T>(
+  operation: string,
+  path: string,
+  write: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if (isStorageError(err) || typeof (err as NodeJS.ErrnoException)?.code !== 'string') throw err;
+    throw new StorageError(operation, path, err);
+  }
+}

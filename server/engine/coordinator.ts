@@ -38,6 +38,7 @@ import { SessionLimits } from '../limits/session-limits.ts';
 import { UploadAdmission } from '../limits/upload-admission.ts';
 import { Checkpointing } from './checkpointing.ts';
 import { nodeStorageFs, type StorageFs } from '../durability/durable-fs.ts';
+import { retryingMetrics } from '../durability/retrying-metrics.ts';
 import { retryStorage, StorageHealth, type StorageStatus } from '../durability/storage-health.ts';
 import { RunState, TaskQueue, type CoordinatorPhase } from './engine-state.ts';
 import { FoldHistory } from './fold-history.ts';
@@ -157,11 +158,15 @@ export class Coordinator {
       activeRound,
       logger,
     });
-    this.folds = new FoldHistory(this.runDir, method.foldKind, schedule, config.transport.chunkBytes);
-    this.transfers = new Transfers(config, this.folds, logger);
-    this.transfers.publishGlobal(0, this.state.global);
     const storage = (this.storage = new StorageHealth(logger));
     const fs = options.storageFs ?? nodeStorageFs;
+    this.folds = new FoldHistory(this.runDir, method.foldKind, schedule, config.transport.chunkBytes, {
+      fs,
+      health: storage,
+      stopped: () => this.state.phase === 'stopped',
+    });
+    this.transfers = new Transfers(config, this.folds, logger);
+    this.transfers.publishGlobal(0, this.state.global);
     const checkpoints = new CheckpointStore(this.runDir, config.checkpoint.keep, {
       log: (line) => logger.log('warn', 'checkpoint-fallback', { message: line }),
       fs,
@@ -191,7 +196,11 @@ export class Coordinator {
       ...common,
       queue: this.queue,
       protocol: this.protocol,
-      metrics: new MetricsLog(join(this.runDir, 'metrics.jsonl')),
+      metrics: retryingMetrics(
+        new MetricsLog(join(this.runDir, 'metrics.jsonl')),
+        storage,
+        () => this.state.phase === 'stopped',
+      ),
       eligibility: new Eligibility(config.participation.eligibility, options.eligibility),
       wakeable: options.wakeable ?? false,
       // A failed checkpoint write (disk full, read-only) is retried with backoff until the disk takes it.

@@ -6,9 +6,8 @@
  * its round (so a checkpoint never references a missing fold), and on resume keeps the folds of rounds the
  * restored checkpoint covers (a fold written for a round whose checkpoint never landed is made again).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import type { LinkSchedule } from '../../shared/adapters/link-schedule.ts';
 import { FedpeftError } from '../../shared/errors.ts';
 import { asBuffer } from '../../shared/model/checkpoint.ts';
@@ -18,6 +17,15 @@ import { OutgoingTransfer } from '../../shared/wire/chunking.ts';
 import { MAX_FOLDS_PER_REPLY } from '../../shared/wire/limits.ts';
 import type { MessageBody, MessageInput } from '../../shared/wire/messages.ts';
 import type { FoldKind } from '../method-state.ts';
+import { makeDirectory, nodeStorageFs, writeDurably, type StorageFs } from '../durability/durable-fs.ts';
+import { retryStorage, type StorageHealth } from '../durability/storage-health.ts';
+
+/** Where folds are written and who hears about storage failures (the coordinator's StorageHealth). */
+export interface FoldStorage {
+  fs: StorageFs;
+  health?: StorageHealth;
+  stopped?: () => boolean;
+}
 
 interface FoldEntry {
   index: number;
@@ -44,6 +52,7 @@ export class FoldHistory {
     readonly kind: FoldKind,
     private readonly schedule: LinkSchedule | null,
     private readonly chunkBytes: number,
+    private readonly storage: FoldStorage = { fs: nodeStorageFs },
   ) {
     this.dir = join(runDir, 'folds');
   }
@@ -63,14 +72,19 @@ export class FoldHistory {
     if (this.kind === 'fresh-each-round' && aggregated) linkIndex = round;
     if (linkIndex === null) return;
     const entry = { index: this.entries.length, linkIndex, round };
-    await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(
-      join(this.dir, `fold-${entry.index}.safetensors`),
-      asBuffer(serializeSafetensors(global)),
-    );
+    const entries = [...this.entries, entry];
+    const bytes = asBuffer(serializeSafetensors(global));
+    // Durable writes, retried with backoff on a full or read-only disk (server/durability/storage-health.ts).
+    const write = async () => {
+      await makeDirectory(this.storage.fs, this.dir);
+      await writeDurably(this.storage.fs, join(this.dir, `fold-${entry.index}.safetensors`), bytes);
+      await writeDurably(this.storage.fs, join(this.dir, 'index.json'), JSON.stringify(entries));
+    };
+    if (this.storage.health)
+      await retryStorage(this.storage.health, 'the fold history', write, { stopped: this.storage.stopped });
+    else await write();
     this.entries.push(entry);
     this.tensors.push(global);
-    await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(this.entries));
   }
 
   /** Loads the folds made by rounds up to `throughRound` (the restored checkpoint's round). */

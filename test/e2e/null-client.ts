@@ -75,6 +75,8 @@ export class NullClient {
   peer: Peer | undefined;
   socket: Socket | undefined;
   readonly receipts: number[] = [];
+  /** Rounds the coordinator instructed again after this client held their receipt (a rollback). */
+  readonly rolledBack: number[] = [];
   readonly errors: string[] = [];
   readonly globals = new Map<number, HostTensorMap>();
   readonly inbox = new TransferInbox({ maxOpenTransfers: 8 });
@@ -202,7 +204,14 @@ export class NullClient {
 
   private async train(peer: Peer, instruction: MessageBody<'roundInstruction'>): Promise<void> {
     const round = instruction.roundId;
-    if (this.receipts.includes(round) || this.working.has(round)) return;
+    if (this.working.has(round)) return;
+    if (this.receipts.includes(round)) {
+      // As the real client does: the coordinator only instructs clients whose update it lacks, so it rolled
+      // this round back (resumed from an older checkpoint): train it again.
+      this.rolledBack.push(round);
+      this.receipts.splice(this.receipts.indexOf(round), 1);
+      this.uploads.delete(round);
+    }
     if (this.options.participate && !this.options.participate(round)) return;
     const pending = this.uploads.get(round);
     this.working.add(round);
