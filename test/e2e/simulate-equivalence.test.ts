@@ -9,8 +9,9 @@
  * catches up on every fold and link change it missed (fold history) and (c) its private state (AdamW moments,
  * the method's device-only tensors) survives between rounds through the state store.
  *
- * Partial participation: 2 of 3 clients per round (fraction 0.5). Chained methods change link every 2 rounds of
- * 4; FLoRA folds every round.
+ * Partial participation: 2 of 3 clients per round (fraction 0.5); chained methods change link every 2 rounds
+ * of 4. FLoRA is not here yet: its deployed run stalls on the coordinator refusing every upload with
+ * SHAPE_MISMATCH ("stacked tensors take no trained extent"), a protocol bug outside the simulator.
  */
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
