@@ -825,7 +825,7 @@ export class ClientRuntime {
         evaluatePersonal: ins.evaluatePersonal,
       },
       // Already folded into the base at the link change: train from the link's reset, not from it again.
-      this.folds.lastFoldTransfer === ins.globalState.transferId ? null : global,
+      this.folds.isLastFold(ins.globalState.transferId, global) ? null : global,
       (fraction) => (this.progress = fraction),
     );
     this.logger.log('info', 'round-trained', {

@@ -33,6 +33,8 @@ export class FoldCatchUp {
    * link, every FLoRA round) trains from the fold's reset, not from the fold again.
    */
   lastFoldTransfer: string | undefined;
+  /** The last fold's values: a caught-up client gets them under the fold's own id (`fold-<i>`). */
+  private lastFoldValues: HostTensorMap | undefined;
 
   constructor(
     private readonly downloads: FoldDownloads,
@@ -62,6 +64,7 @@ export class FoldCatchUp {
       for (const [i, fold] of folds.entries()) {
         trainer.applyFold(values[i]!);
         this.lastFoldTransfer = fold.state.transferId;
+        this.lastFoldValues = values[i]!;
         this.downloads.release(fold.state.transferId);
         this.logger.log('debug', 'fold-applied', { index: fold.index, link: fold.linkIndex });
       }
@@ -76,6 +79,24 @@ export class FoldCatchUp {
     if (foldCount !== trainer.foldCount + 1) return false;
     trainer.applyFold(values);
     this.lastFoldTransfer = transferId;
+    this.lastFoldValues = values;
+    return true;
+  }
+
+  /**
+   * Whether a round's global state is the last fold the base took in (the first round of a link, every
+   * FLoRA round): the client then trains from the fold's reset, not from the folded state again. A client
+   * that caught up downloaded that fold as `fold-<i>`, not under the global's id, so equal values count too.
+   */
+  isLastFold(transferId: string, global: HostTensorMap): boolean {
+    if (transferId === this.lastFoldTransfer) return true;
+    const fold = this.lastFoldValues;
+    if (!fold || fold.size !== global.size) return false;
+    for (const [name, t] of global) {
+      const f = fold.get(name);
+      if (!f || f.data.length !== t.data.length) return false;
+      for (let i = 0; i < t.data.length; i++) if (f.data[i] !== t.data[i]) return false;
+    }
     return true;
   }
 }
