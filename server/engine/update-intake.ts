@@ -92,7 +92,8 @@ export function buildContribution(
         `trained extent ${shapeText(extent)} of "${tensor}" does not fit its shape ${shapeText(shape)}`,
       );
     }
-    if (!('axis' in rule)) continue;
+    // A stacked tensor is always whole: its stacking axis is the client's own rank, not a trained prefix.
+    if (!('axis' in rule) || rule.kind === 'stack') continue;
     const trained = extent[rule.axis]!;
     // A nested-prefix extent that covers the whole tensor is a full-rank update: recording it would make
     // full-rank clients look like prefix clients to wrappers that refuse prefixes (DP's fixed-denominator mean).

@@ -10,8 +10,9 @@
  * the method's device-only tensors) survives between rounds through the state store.
  *
  * Partial participation: 2 of 3 clients per round (fraction 0.5); chained methods change link every 2 rounds
- * of 4. FLoRA is not here yet: its deployed run stalls on the coordinator refusing every upload with
- * SHAPE_MISMATCH ("stacked tensors take no trained extent"), a protocol bug outside the simulator.
+ * of 4. FLoRA is not here yet: its deployed run completes (stacked tensors are no longer refused for their
+ * extents), but its simulated and deployed globals differ (relative error of the folded products A·B ~0.8),
+ * an open part of issue 12.
  */
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
