@@ -88,11 +88,9 @@ const clientBody = fc.oneof(
 const frame = fc.oneof(
   {
     weight: 3,
-    arbitrary: fc
-      .tuple(u32, clientBody)
-      .map(([requestId, body]) => ({
-        bytes: fedpeft.v1.Envelope.encode({ protocolVersion: 1, requestId, ...body }).finish(),
-      })),
+    arbitrary: fc.tuple(u32, clientBody).map(([requestId, body]) => ({
+      bytes: fedpeft.v1.Envelope.encode({ protocolVersion: 1, requestId, ...body }).finish(),
+    })),
   },
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 512 }).map((bytes) => ({ bytes })) },
   {

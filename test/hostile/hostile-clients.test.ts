@@ -41,8 +41,7 @@ let rssBaseline = 0;
 let seq = 0;
 const id = () => `hostile-${++seq}`;
 
-const env = (o: Record<string, unknown>) =>
-  fedpeft.v1.Envelope.encode({ protocolVersion: 1, ...o }).finish();
+const env = (o: Record<string, unknown>) => fedpeft.v1.Envelope.encode({ protocolVersion: 1, ...o }).finish();
 const raw = (c: Conn, ...args: unknown[]) => c.socket.emit(WIRE_EVENT, ...args);
 
 function shared(scale = 1e-3): HostTensorMap {
