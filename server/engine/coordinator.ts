@@ -445,7 +445,8 @@ export class Coordinator {
         message: e.message.slice(0, 300),
       });
       peer.sendError(e, { inReplyTo: frame.requestId });
-      if (e.code === 'UNAUTHENTICATED' || e.code === 'RATE_LIMITED') setTimeout(() => peer.close('join refused'), 50).unref?.();
+      if (e.code === 'UNAUTHENTICATED' || e.code === 'RATE_LIMITED')
+        setTimeout(() => peer.close('join refused'), 50).unref?.();
     }
   }
 

@@ -27,7 +27,10 @@ function shapeText(shape: readonly number[]): string {
 }
 
 /** Checks the manifest of an upload before its bytes are decoded (cheap, and the first line of defence). */
-export function checkUpdateManifest(receiver: Pick<TransferReceiver, 'manifest'>, expected: ExpectedUpdate): void {
+export function checkUpdateManifest(
+  receiver: Pick<TransferReceiver, 'manifest'>,
+  expected: ExpectedUpdate,
+): void {
   const specs = receiver.manifest.tensors;
   for (const spec of specs) {
     if (spec.dtype !== DType.FLOAT32 && spec.dtype !== DType.FLOAT16) {

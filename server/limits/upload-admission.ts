@@ -40,7 +40,10 @@ export class UploadAdmission {
     if (!r) {
       const last = this.p.lastClosed();
       if (last?.committed.has(session.id)) {
-        throw new FedpeftError('ALREADY_COUNTED', `round ${last.id} is closed and counted this client's update`);
+        throw new FedpeftError(
+          'ALREADY_COUNTED',
+          `round ${last.id} is closed and counted this client's update`,
+        );
       }
       if (last?.sampled.has(session.id)) {
         throw new FedpeftError(
@@ -51,13 +54,22 @@ export class UploadAdmission {
       throw new FedpeftError('UNEXPECTED_MESSAGE', 'no round is open; upload after a RoundInstruction');
     }
     if (!r.sampled.has(session.id)) {
-      throw new FedpeftError('NOT_SELECTED', `this client was not sampled for round ${r.id}; nothing to upload`);
+      throw new FedpeftError(
+        'NOT_SELECTED',
+        `this client was not sampled for round ${r.id}; nothing to upload`,
+      );
     }
     if (r.committed.has(session.id)) {
-      throw new FedpeftError('UNEXPECTED_MESSAGE', `this client already committed its update for round ${r.id}`);
+      throw new FedpeftError(
+        'UNEXPECTED_MESSAGE',
+        `this client already committed its update for round ${r.id}`,
+      );
     }
     if (r.dropped.has(session.id)) {
-      throw new FedpeftError('DEADLINE_EXCEEDED', `this client was dropped from round ${r.id}; train the next round`);
+      throw new FedpeftError(
+        'DEADLINE_EXCEEDED',
+        `this client was dropped from round ${r.id}; train the next round`,
+      );
     }
     if (this.p.plainUpdates) checkUpdateManifest({ manifest }, this.p.method);
     const sessionMax = sessionTransferBytes(this.p.config);

@@ -49,7 +49,9 @@ describe('inbound guard', () => {
   });
 
   it('closes on an unsupported version', () => {
-    const v = guard().check(fedpeft.v1.Envelope.encode({ protocolVersion: 3, requestId: 4, heartbeat: {} }).finish());
+    const v = guard().check(
+      fedpeft.v1.Envelope.encode({ protocolVersion: 3, requestId: 4, heartbeat: {} }).finish(),
+    );
     expect(v).toMatchObject({ ok: false, inReplyTo: 4, close: true });
   });
 

@@ -72,6 +72,9 @@ interface ActiveSend {
 
 type MessageHandler = (frame: Frame, peer: Peer) => void | Promise<void>;
 
+/** How long a connection the guard closes stays open for its last Error frame to leave. */
+const CLOSE_FLUSH_MS = 100;
+
 const OTHER: Record<Sender, Sender> = { client: 'coordinator', coordinator: 'client' };
 
 export class Peer {
@@ -90,6 +93,8 @@ export class Peer {
   private readonly transferHandlers: Array<(transferId: string) => void> = [];
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /** Set when the guard decided to close: later frames are ignored while the last Error is flushed. */
+  private closing = false;
   private closeReason = '';
   /** Wall clock of the last frame received (any frame proves the peer alive). */
   lastHeardAt = Date.now();
@@ -317,6 +322,16 @@ export class Peer {
     this.shutdown(reason);
   }
 
+  /**
+   * Closes shortly after answering, so the Error frame that explains the close is not discarded with the
+   * transport's send buffer; frames that arrive meanwhile are ignored.
+   */
+  private closeAfterFlush(reason: string): void {
+    this.closing = true;
+    const timer = setTimeout(() => this.close(reason), CLOSE_FLUSH_MS);
+    (timer as { unref?: () => void }).unref?.();
+  }
+
   private allocateRequestId(): number {
     const id = this.nextRequestId;
     this.nextRequestId = this.nextRequestId >= 0xffffffff ? 1 : this.nextRequestId + 1;
@@ -350,7 +365,7 @@ export class Peer {
 
   /** Every inbound frame, whatever the link handed over: through the guard first; nothing throws out. */
   private receive(raw: unknown): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
     this.lastHeardAt = Date.now();
     const verdict = this.guard.check(raw);
     this.bytesReceived += verdict.bytes;
@@ -362,7 +377,7 @@ export class Peer {
       } catch {
         // The link failed while answering; closing below (or the link's own close) ends the session.
       }
-      if (verdict.close) this.close(`${err.code}: ${err.message.slice(0, 200)}`);
+      if (verdict.close) this.closeAfterFlush(`${err.code}: ${err.message.slice(0, 200)}`);
       return;
     }
     const frame = verdict.frame;

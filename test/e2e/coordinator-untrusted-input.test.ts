@@ -375,7 +375,9 @@ describe('untrusted input', () => {
     const refusedUploads = s.logger.records
       .filter((r) => r.event === 'protocol-error' && r.direction === 'sent')
       .map((r) => r.code);
-    expect(refusedUploads).toEqual(expect.arrayContaining(['SHAPE_MISMATCH', 'INVALID_TENSOR', 'NOT_SELECTED']));
+    expect(refusedUploads).toEqual(
+      expect.arrayContaining(['SHAPE_MISMATCH', 'INVALID_TENSOR', 'NOT_SELECTED']),
+    );
     expect(new Set(rejected)).toEqual(
       new Set([
         'NON_FINITE',

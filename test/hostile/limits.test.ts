@@ -41,15 +41,15 @@ describe('aggregate check', () => {
     expect(aggregateRejection(map([3, 4]), map([9, 12]), limits)?.code).toBe('AGGREGATE_REJECTED');
   });
   it.each([Infinity, -Infinity, NaN])('rejects a non-finite value (%d)', (v) => {
-    expect(aggregateRejection(map([0, 0]), map([v, 0]), { maxRelativeChange: 1e9, maxAbsoluteChange: 1e9 })?.code).toBe(
-      'AGGREGATE_REJECTED',
-    );
+    expect(
+      aggregateRejection(map([0, 0]), map([v, 0]), { maxRelativeChange: 1e9, maxAbsoluteChange: 1e9 })?.code,
+    ).toBe('AGGREGATE_REJECTED');
   });
   it('counts a tensor whose shape changed as all change', () => {
     const next: HostTensorMap = new Map([['a', { shape: [3], data: Float32Array.from([0, 0, 1]) }]]);
-    expect(aggregateRejection(map([0, 0]), next, { maxRelativeChange: 0, maxAbsoluteChange: 0.9 })?.code).toBe(
-      'AGGREGATE_REJECTED',
-    );
+    expect(
+      aggregateRejection(map([0, 0]), next, { maxRelativeChange: 0, maxAbsoluteChange: 0.9 })?.code,
+    ).toBe('AGGREGATE_REJECTED');
   });
 });
 
