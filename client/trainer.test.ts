@@ -11,6 +11,7 @@ import type { TextDocument } from '../shared/data/text-document.ts';
 import type { HostTensorMap } from '../shared/tensor/host-tensor.ts';
 import { LocalLmData } from './local-lm-data.ts';
 import { ClientTrainer, type ClientRunConfig, type LocalRound } from './trainer.ts';
+import { describeMethod } from '../server/method-state.ts';
 
 /** Repetitive synthetic text: a byte-level model learns it within a few dozen steps. */
 function documents(seed: number, count = 6): TextDocument[] {
@@ -57,6 +58,34 @@ describe('ClientTrainer', () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a chained method's signature stays link 0's after training a later link (what the coordinator checks)", async () => {
+    for (const method of ['c3la', 'rac-lora']) {
+      const run: ClientRunConfig = { model: 'test-gpt', method, methodConfig: { r: 4 }, seed: 7 };
+      const reference = describeMethod({
+        model: run.model,
+        modelConfig: {},
+        method,
+        methodConfig: { r: 4 },
+        seed: run.seed,
+      }).signature;
+      const trainer = await ClientTrainer.create({ run, data: data() });
+      try {
+        await trainer.train(round(2, { linkIndex: 1, localSteps: 1 }), null);
+        expect(trainer.adapter.currentLink, method).toBe(1);
+        // The link-1 derived state differs (so the check below is not vacuous) ...
+        const atLink1 = trainer.adapter.signature();
+        expect(
+          atLink1.some((v, i) => Math.abs(v - reference[i]!) > 1e-3),
+          method,
+        ).toBe(true);
+        // ... but the Join carries link 0's, equal to the coordinator's reference.
+        expect(Array.from(trainer.signature()), method).toEqual(Array.from(reference));
+      } finally {
+        trainer.dispose();
+      }
+    }
   });
 
   it('lowers the local loss, and personal validation loss ends below global', async () => {

@@ -233,7 +233,7 @@ export class ClientTrainer {
   private readonly personalSteps: number;
   private readonly deriveWith: DeriveWith;
   private readonly onStep: ((step: TrainingStepReport) => void) | undefined;
-  private signatureCache: { adapter: Adapter; link: number | undefined; value: Float32Array } | null = null;
+  private signatureCache: { adapter: Adapter; value: Float32Array } | null = null;
   private disposed = false;
 
   private constructor(model: CheckpointableModel, options: ClientTrainerOptions) {
@@ -308,16 +308,18 @@ export class ClientTrainer {
   }
 
   /**
-   * The adapter's derived-state signature (what a Join carries), computed once per attach and link: the
-   * computation reads the derived tensors synchronously, so it is done where they were derived.
+   * The adapter's derived-state signature (what a Join carries), computed once per attach, right after it:
+   * the computation reads the derived tensors synchronously, so it is done where they were derived. It is
+   * the signature of link 0 (an attach always starts there) and stays so when a chained method moves to a
+   * later link: the coordinator's reference is link 0's, and a client re-joining mid-run must still match
+   * it (docs/protocol.md, "Derived-state signatures").
    */
   signature(): Float32Array {
     const adapter = this.adapter;
-    const link = adapter.currentLink;
     const cached = this.signatureCache;
-    if (cached && cached.adapter === adapter && cached.link === link) return cached.value;
+    if (cached && cached.adapter === adapter) return cached.value;
     const value = adapter.derived().size > 0 ? adapter.signature() : new Float32Array(0);
-    this.signatureCache = { adapter, link, value };
+    this.signatureCache = { adapter, value };
     return value;
   }
 
