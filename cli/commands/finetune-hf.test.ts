@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { useBackend } from '../../shared/tensor/backend.ts';
-import { Llama } from '../../shared/model/llama.ts';
+import { Llama, type LlamaConfigInput } from '../../shared/model/llama.ts';
 import { hfConfigFromLlama } from '../../shared/model/hf/config-schema.ts';
 import { llamaToHfTensors } from '../../shared/model/hf/to-hf-tensors.ts';
 import { writeHfFolder } from '../../shared/model/hf/testing/write-hf-folder.ts';
@@ -31,20 +31,37 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function writeLlamaFolder(dir: string, withTokenizer: boolean): Promise<void> {
-  const model = new Llama(
-    {
-      vocabSize: 320,
-      contextLength: 32,
-      dModel: 32,
-      layers: 2,
-      heads: 4,
-      kvHeads: 2,
-      intermediateSize: 64,
-      tiedHead: true,
-    },
-    { seed: 3 },
-  );
+const SMALL: LlamaConfigInput = {
+  vocabSize: 320,
+  contextLength: 32,
+  dModel: 32,
+  layers: 2,
+  heads: 4,
+  kvHeads: 2,
+  intermediateSize: 64,
+  tiedHead: true,
+};
+
+/** HuggingFaceTB/SmolLM2-135M's config.json, as fedpeft reads it. */
+const SMOLLM2_135M: LlamaConfigInput = {
+  vocabSize: 49152,
+  contextLength: 8192,
+  dModel: 576,
+  layers: 30,
+  heads: 9,
+  kvHeads: 3,
+  intermediateSize: 1536,
+  tiedHead: true,
+  ropeTheta: 100000,
+  rmsNormEps: 1e-5,
+};
+
+async function writeLlamaFolder(
+  dir: string,
+  withTokenizer: boolean,
+  config: LlamaConfigInput = SMALL,
+): Promise<void> {
+  const model = new Llama(config, { seed: 3 });
   try {
     await writeHfFolder(dir, {
       config: hfConfigFromLlama(model.config),
@@ -126,4 +143,44 @@ describe('fedpeft finetune --base hf:<dir>', () => {
     expect(err.code).toBe(2);
     expect(err.stderr).toMatch(/320-token vocabulary and no tokenizer\.json/);
   });
+
+  // 135M parameters: ~20 s to build the fixture, ~2 min and 3.5 GB to convert and train two steps on a loaded
+  // 2-core machine, so it runs only when asked for (FEDPEFT_LARGE_TESTS=1).
+  it.runIf(process.env.FEDPEFT_LARGE_TESTS === '1')(
+    "fine-tunes PiCa on a random-init folder of SmolLM2-135M's shapes",
+    { timeout: 600_000 },
+    async () => {
+      const dir = path.join(root, 'SmolLM2-135M-shaped');
+      await writeLlamaFolder(dir, true, SMOLLM2_135M);
+      const { stdout } = await run(
+        process.execPath,
+        [
+          bin,
+          'finetune',
+          '--method',
+          'pica',
+          '--config',
+          '{"r": 8}',
+          '--client',
+          'abraham lincoln',
+          '--steps',
+          '2',
+          '--batch-size',
+          '1',
+          '--eval-windows',
+          '1',
+          '--context-length',
+          '128',
+          '--base',
+          `hf:${dir}`,
+          '--json',
+        ],
+        { env, timeout: 590_000, maxBuffer: 1 << 24 },
+      );
+      const result = JSON.parse(stdout) as { steps: number; before: { perplexity: number } };
+      expect(result.steps).toBe(2);
+      // A random model over 49152 tokens is near uniform.
+      expect(result.before.perplexity).toBeGreaterThan(10_000);
+    },
+  );
 });

@@ -19,11 +19,20 @@ export interface HfFixture {
   shards?: number;
 }
 
-/** float32 -> bfloat16 bits, round to nearest even. */
-export function floatToBfloat16(value: number): number {
-  const x = new Uint32Array(new Float32Array([value]).buffer)[0] as number;
+// One scratch word: fixtures of SmolLM2's size convert 135M values, so nothing is allocated per value.
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/** float32 bits -> bfloat16 bits, round to nearest even (NaN stays NaN). */
+function bitsToBfloat16(x: number): number {
   if ((x & 0x7fffffff) > 0x7f800000) return (x >>> 16) | 0x40;
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** float32 -> bfloat16 bits, round to nearest even. */
+export function floatToBfloat16(value: number): number {
+  scratchF32[0] = value;
+  return bitsToBfloat16(scratchU32[0]!);
 }
 
 /** Safetensors bytes with every tensor in `dtype`. */
@@ -46,9 +55,11 @@ export function encodeSafetensors(tensors: HostTensorMap, dtype: FixtureDtype): 
   out.set(json, 8);
   let at = 8 + json.length;
   for (const t of tensors.values()) {
-    for (const v of t.data) {
-      if (dtype === 'F32') view.setFloat32(at, v, true);
-      else view.setUint16(at, dtype === 'F16' ? float32ToHalfBits(v) : floatToBfloat16(v), true);
+    const data = Float32Array.from(t.data);
+    const bits = new Uint32Array(data.buffer);
+    for (let i = 0; i < data.length; i++) {
+      if (dtype === 'F32') view.setUint32(at, bits[i]!, true);
+      else view.setUint16(at, dtype === 'F16' ? float32ToHalfBits(data[i]!) : bitsToBfloat16(bits[i]!), true);
       at += size;
     }
   }
