@@ -26,6 +26,7 @@ import type { CliCommand } from './registry.ts';
 import { keepsDashboard, untilStopped } from './dashboard-lifetime.ts';
 import { pretrainProgress } from './pretrain-progress.ts';
 import { serveBaseSpec } from './serve-defaults.ts';
+import { writeServeReport } from './serve-report.ts';
 
 interface ServeOptions {
   config?: string;
@@ -191,13 +192,30 @@ async function serve(opts: ServeOptions): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  const startedAt = new Date();
   coordinator.start();
   await coordinator.whenFinished();
   // Let the final Goodbye frames leave before the sockets close.
   await new Promise((r) => setTimeout(r, 200));
   await coordinator.stop('run finished');
+  const reportPath = await writeServeReport({
+    runDir,
+    runId,
+    model: method.model,
+    method: method.method,
+    methodConfig: method.methodConfig,
+    base: base ? `${base.dir} (sha256 ${base.sha256})` : null,
+    totalRounds: config.run.rounds,
+    seed: config.run.seed,
+    startedAt,
+    outcome: stopping ? 'stopped' : 'finished',
+  }).catch((err: unknown) => {
+    logger.log('warn', 'report-failed', { message: (err as Error).message });
+    return null;
+  });
   process.stdout.write(
-    `run ${runId} ${stopping ? 'stopped' : 'finished'} after ${coordinator.completedRounds} rounds\n`,
+    `run ${runId} ${stopping ? 'stopped' : 'finished'} after ${coordinator.completedRounds} rounds\n` +
+      (reportPath ? `report: ${reportPath}\n` : ''),
   );
   if (!stopping && config.dashboard.enabled && keepsDashboard(opts)) {
     process.stdout.write(
