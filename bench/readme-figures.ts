@@ -12,7 +12,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { selectBackend } from '../shared/tensor/backend.ts';
@@ -39,7 +39,9 @@ const CHROMIUM_ARGS = [
 async function main(): Promise<void> {
   await mkdir(IMAGES, { recursive: true });
   const backend = await selectBackend({});
-  const { scenario } = loadScenario('quickstart', [{ path: ['output', 'dir'], value: resolve(ROOT, 'runs') }]);
+  const { scenario } = loadScenario('quickstart', [
+    { path: ['output', 'dir'], value: resolve(ROOT, 'runs') },
+  ]);
   const dashboard = await RunDashboard.start();
   const write = (t: string) => void process.stdout.write(t);
   write(`readme figures: quickstart on ${backend.chosen}; dashboard ${dashboard.url}/\n`);
@@ -71,7 +73,10 @@ async function main(): Promise<void> {
       const svg = await readFile(join(run.dir, RUN_FILES.qualityPlot), 'utf8');
       const plot = await browser.newPage({ viewport: { width: 900, height: 600 } });
       await plot.setContent(`<!doctype html><body style="margin:0;background:#fff">${svg}</body>`);
-      await plot.locator('svg').first().screenshot({ path: join(IMAGES, 'quality.png') });
+      await plot
+        .locator('svg')
+        .first()
+        .screenshot({ path: join(IMAGES, 'quality.png') });
     } finally {
       await browser.close();
     }
@@ -87,7 +92,7 @@ async function main(): Promise<void> {
         node: process.version,
         backend: backend.chosen,
       },
-      run_dir: run.dir,
+      run_dir: relative(ROOT, run.dir),
       base: baseLine,
       base_seconds: baseSeconds,
       base_ppl: s.base_ppl,

@@ -95,7 +95,10 @@ export async function writeServeReport(input: ServeReportInput): Promise<string>
       await renderSvg(qualityPlot('language-model', rounds, null)),
     );
     await writeFileAtomic(join(input.runDir, RUN_FILES.lossPlot), await renderSvg(lossPlot(rounds)));
-    plots.push(`![Perplexity per round](${RUN_FILES.qualityPlot})`, `![Loss per round](${RUN_FILES.lossPlot})`);
+    plots.push(
+      `![Perplexity per round](${RUN_FILES.qualityPlot})`,
+      `![Loss per round](${RUN_FILES.lossPlot})`,
+    );
   }
   const dp = rounds.some((r) => r.epsilon !== null);
   const table = markdownTable(
@@ -145,14 +148,14 @@ export async function writeServeReport(input: ServeReportInput): Promise<string>
         ['time in rounds', formatSeconds(summary.rounds_s)],
       ],
     ),
-    '_Perplexities are exp of the mean validation loss the round\'s clients reported on their own held-out ' +
+    "_Perplexities are exp of the mean validation loss the round's clients reported on their own held-out " +
       'data (the coordinator scores nothing itself): global for the aggregated adapter they received, personal ' +
       'for their own adapter after local training — a different set of clients each round. Bytes are protocol ' +
       'payloads, in 1024-based units (KiB, MiB) as on the dashboard._',
     '## Rounds',
     rounds.length > 0 ? table : '_No round completed._',
     '_aggregated / sampled: updates folded into the global adapter / clients sent the round; dropped: sampled ' +
-      'clients that did not contribute; time: wall-clock from the round\'s start to its aggregation._',
+      "clients that did not contribute; time: wall-clock from the round's start to its aggregation._",
     ...(plots.length > 0 ? ['## Plots', ...plots] : []),
   ].join('\n\n');
   const path = join(input.runDir, RUN_FILES.report);

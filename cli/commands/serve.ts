@@ -177,7 +177,9 @@ async function serve(opts: ServeOptions): Promise<void> {
         : []),
       ...(joinRoute ? [`browser clients join at: ${joinUrl(server.url, joinToken?.value)}`] : []),
       ...(joinRoute && base
-        ? ['  (browser clients cannot fetch a base checkpoint yet: serve --seeded-base for browser-only runs)']
+        ? [
+            '  (browser clients cannot fetch a base checkpoint yet: serve --seeded-base for browser-only runs)',
+          ]
         : []),
       `run directory: ${runDir}`,
       ...(joinToken ? [`join token: ${joinToken.value}  (also in ${join(runDir, 'join-token')})`] : []),
@@ -232,16 +234,28 @@ export const serveCommand: CliCommand = {
     program
       .command('serve')
       .description('run a coordinator: rounds over socket.io, checkpoints, resume after a crash')
-      .option('-c, --config <file>', 'coordinator config (YAML); defaults serve pica on the shared pretrained tiny-gpt, loopback')
+      .option(
+        '-c, --config <file>',
+        'coordinator config (YAML); defaults serve pica on the shared pretrained tiny-gpt, loopback',
+      )
       .option('--resume', 'continue the run in --run-dir / run.dir from its last checkpoint and journal')
       .option('--fresh', 'start a new run even though --run-dir / run.dir holds checkpoints or a journal')
       .option('-p, --port <port>', 'port to listen on (0 = any free port); overrides transport.port')
       .option('--host <host>', 'address to bind; overrides transport.host (default 127.0.0.1)')
       .option('--run-dir <dir>', 'run directory (checkpoints, journal, metrics.jsonl); overrides run.dir')
       .option('-q, --quiet', 'log warnings and errors only')
-      .option('--seeded-base', 'without model.base, train on the seeded initialisation, not the shared pretrained base')
-      .option('--exit-when-done', 'exit when the run is over instead of keeping the dashboard up until Ctrl-C')
-      .option('--keep-dashboard', 'keep the dashboard up after the run even without a terminal (default in one)')
+      .option(
+        '--seeded-base',
+        'without model.base, train on the seeded initialisation, not the shared pretrained base',
+      )
+      .option(
+        '--exit-when-done',
+        'exit when the run is over instead of keeping the dashboard up until Ctrl-C',
+      )
+      .option(
+        '--keep-dashboard',
+        'keep the dashboard up after the run even without a terminal (default in one)',
+      )
       .addHelpText(
         'after',
         '\nExamples:\n  fedpeft serve\n  fedpeft serve --config coordinator.yaml --port 9000\n' +

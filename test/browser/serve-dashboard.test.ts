@@ -73,7 +73,9 @@ describe.skipIf(skip !== null)('the fedpeft serve dashboard after the run', () =
     const data = path.join(root, 'notes.txt');
     await writeFile(
       data,
-      Array.from({ length: 200 }, (_, i) => `round ${i % 7} of the shared adapter, trained locally`).join('\n'),
+      Array.from({ length: 200 }, (_, i) => `round ${i % 7} of the shared adapter, trained locally`).join(
+        '\n',
+      ),
     );
     const runDir = path.join(root, 'run');
     const server = start(['serve', '--config', config, '--run-dir', runDir, '--keep-dashboard']);
@@ -94,7 +96,9 @@ describe.skipIf(skip !== null)('the fedpeft serve dashboard after the run', () =
     ]);
     expect(await client.exited).toBe(0);
     await until(() => /the dashboard stays up at/.test(server.out()), 60_000, 'the run to end');
-    expect(server.out()).toMatch(new RegExp(`report: ${runDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/report\\.md`));
+    expect(server.out()).toMatch(
+      new RegExp(`report: ${runDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/report\\.md`),
+    );
     expect(server.child.exitCode).toBeNull(); // still serving
 
     const summary = JSON.parse(await readFile(path.join(runDir, 'summary.json'), 'utf8')) as {
