@@ -96,7 +96,9 @@ describe('simulate', () => {
     expect(md).toContain(
       '**Base**: tiny-gpt pretrained on moby-dick (900 steps, validation perplexity 11.25; cache k), the same for every run below.',
     );
-    expect(md).toMatch(/pretrained now, first use of this base\) took [\d.]+ s, reported here and counted in no method's time/);
+    expect(md).toMatch(
+      /pretrained now, first use of this base\) took [\d.]+ s, reported here and counted in no method's time/,
+    );
     const svg = readFileSync(join(result.comparisonDir as string, 'comparison.svg'), 'utf8');
     expect(svg).toMatch(/base preparation \d+ s, once, not included/);
     const report = readFileSync(join(result.runs[0]?.dir as string, 'report.md'), 'utf8');

@@ -16,4 +16,3 @@ export function pretrainProgress(): { events: PretrainEvents; stop(): void } {
     stop: () => bar?.stop(),
   };
 }
-

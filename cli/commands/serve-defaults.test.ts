@@ -15,7 +15,9 @@ describe('the base of a fedpeft serve', () => {
   });
   it('is the seeded initialisation with --seeded-base or for a model the shared base does not fit', () => {
     expect(serveBaseSpec(parseCoordinatorConfig({}, 'test'), true)).toBeUndefined();
-    expect(serveBaseSpec(parseCoordinatorConfig({ model: { name: 'test-gpt' } }, 'test'), false)).toBeUndefined();
+    expect(
+      serveBaseSpec(parseCoordinatorConfig({ model: { name: 'test-gpt' } }, 'test'), false),
+    ).toBeUndefined();
     const resized = parseCoordinatorConfig({ model: { config: { layers: 4 } } }, 'test');
     expect(serveBaseSpec(resized, false)).toBeUndefined();
   });

@@ -27,6 +27,7 @@ import type { CliCommand } from './registry.ts';
 import { keepsDashboard, untilStopped } from './dashboard-lifetime.ts';
 import { pretrainProgress } from './pretrain-progress.ts';
 import { serveBaseSpec } from './serve-defaults.ts';
+import { writeServeReport } from './serve-report.ts';
 
 interface ServeOptions {
   config?: string;
@@ -184,7 +185,9 @@ async function serve(opts: ServeOptions): Promise<void> {
         : []),
       ...(joinRoute ? [`browser clients join at: ${joinUrl(server.url, joinToken?.value)}`] : []),
       ...(joinRoute && base
-        ? ['  (browser clients cannot fetch a base checkpoint yet: serve --seeded-base for browser-only runs)']
+        ? [
+            '  (browser clients cannot fetch a base checkpoint yet: serve --seeded-base for browser-only runs)',
+          ]
         : []),
       `run directory: ${runDir}`,
       ...(joinToken ? [`join token: ${joinToken.value}  (also in ${join(runDir, 'join-token')})`] : []),
@@ -199,13 +202,30 @@ async function serve(opts: ServeOptions): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  const startedAt = new Date();
   coordinator.start();
   await coordinator.whenFinished();
   // Let the final Goodbye frames leave before the sockets close.
   await new Promise((r) => setTimeout(r, 200));
   await coordinator.stop('run finished');
+  const reportPath = await writeServeReport({
+    runDir,
+    runId,
+    model: method.model,
+    method: method.method,
+    methodConfig: method.methodConfig,
+    base: base ? `${base.dir} (sha256 ${base.sha256})` : null,
+    totalRounds: config.run.rounds,
+    seed: config.run.seed,
+    startedAt,
+    outcome: stopping ? 'stopped' : 'finished',
+  }).catch((err: unknown) => {
+    logger.log('warn', 'report-failed', { message: (err as Error).message });
+    return null;
+  });
   process.stdout.write(
-    `run ${runId} ${stopping ? 'stopped' : 'finished'} after ${coordinator.completedRounds} rounds\n`,
+    `run ${runId} ${stopping ? 'stopped' : 'finished'} after ${coordinator.completedRounds} rounds\n` +
+      (reportPath ? `report: ${reportPath}\n` : ''),
   );
   if (!stopping && config.dashboard.enabled && keepsDashboard(opts)) {
     process.stdout.write(
@@ -222,16 +242,28 @@ export const serveCommand: CliCommand = {
     program
       .command('serve')
       .description('run a coordinator: rounds over socket.io, checkpoints, resume after a crash')
-      .option('-c, --config <file>', 'coordinator config (YAML); defaults serve pica on the shared pretrained tiny-gpt, loopback')
+      .option(
+        '-c, --config <file>',
+        'coordinator config (YAML); defaults serve pica on the shared pretrained tiny-gpt, loopback',
+      )
       .option('--resume', 'continue the run in --run-dir / run.dir from its last checkpoint and journal')
       .option('--fresh', 'start a new run even though --run-dir / run.dir holds checkpoints or a journal')
       .option('-p, --port <port>', 'port to listen on (0 = any free port); overrides transport.port')
       .option('--host <host>', 'address to bind; overrides transport.host (default 127.0.0.1)')
       .option('--run-dir <dir>', 'run directory (checkpoints, journal, metrics.jsonl); overrides run.dir')
       .option('-q, --quiet', 'log warnings and errors only')
-      .option('--seeded-base', 'without model.base, train on the seeded initialisation, not the shared pretrained base')
-      .option('--exit-when-done', 'exit when the run is over instead of keeping the dashboard up until Ctrl-C')
-      .option('--keep-dashboard', 'keep the dashboard up after the run even without a terminal (default in one)')
+      .option(
+        '--seeded-base',
+        'without model.base, train on the seeded initialisation, not the shared pretrained base',
+      )
+      .option(
+        '--exit-when-done',
+        'exit when the run is over instead of keeping the dashboard up until Ctrl-C',
+      )
+      .option(
+        '--keep-dashboard',
+        'keep the dashboard up after the run even without a terminal (default in one)',
+      )
       .addHelpText(
         'after',
         '\nExamples:\n  fedpeft serve\n  fedpeft serve --config coordinator.yaml --port 9000\n' +

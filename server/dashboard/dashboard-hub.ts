@@ -111,7 +111,8 @@ export function mountDashboard(
     });
     namespace.on('connection', (socket) => {
       void ready.then(() => {
-        if (socket.connected) socket.emit('snapshot', { status: statusView(), history: history.list(), clients });
+        if (socket.connected)
+          socket.emit('snapshot', { status: statusView(), history: history.list(), clients });
       });
       ticker ??= setInterval(() => {
         if (namespace.sockets.size === 0) {

@@ -33,7 +33,6 @@ export interface ShownRun {
   method: string;
   model: string;
   totalRounds: number;
-  clients: number;
 }
 
 /** A recorded round as the dashboard's round summary (the coordinator's shape, which the page reads). */
@@ -79,6 +78,8 @@ export class RunDashboard {
   private phase: CoordinatorStatus['phase'] = 'waiting-for-clients';
   private completed = 0;
   private lastParticipants = 0;
+  /** Clients of the federation, known once the run's results are in (the page's "known sessions"). */
+  private clientCount = 0;
   private readonly roundListeners: Array<(s: RoundSummary) => void> = [];
   private closing: Promise<void> | undefined;
 
@@ -144,7 +145,7 @@ export class RunDashboard {
       model: this.run?.model ?? '…',
       completedRounds: this.completed,
       totalRounds: this.run?.totalRounds ?? 0,
-      clients: { connected: this.lastParticipants, sessions: this.run?.clients ?? 0 },
+      clients: { connected: this.lastParticipants, sessions: this.clientCount },
       activeRound: null,
       lastRound: null,
       // The recorder itself writes nothing durable; the simulated coordinator's storage is its own run's.
@@ -159,6 +160,7 @@ export class RunDashboard {
     this.phase = 'training';
     this.completed = 0;
     this.lastParticipants = 0;
+    this.clientCount = 0;
     this.hub().reset();
   }
 
@@ -172,6 +174,7 @@ export class RunDashboard {
 
   /** The run is over: its per-client results go to the page. */
   runFinished(task: Task, clients: readonly ClientResult[]): void {
+    this.clientCount = clients.length;
     this.hub().setClients(dashboardClientsOf(task, clients));
   }
 

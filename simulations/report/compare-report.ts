@@ -11,14 +11,7 @@ import { formatZodError } from '../../shared/config/format-error.ts';
 import { comparisonPlot } from './plots.ts';
 import { roundMetricsSchema, runSummarySchema, type RoundMetrics, type RunSummary } from './run-records.ts';
 import { RUN_FILES } from './run-recorder.ts';
-import {
-  formatBytes,
-  formatGain,
-  formatCount,
-  formatSeconds,
-  formatValue,
-  markdownTable,
-} from './format.ts';
+import { formatBytes, formatGain, formatCount, formatSeconds, formatValue, markdownTable } from './format.ts';
 import { renderSvg } from './svg-render.ts';
 import { baseHeaderLine, type BasePreparation } from './base-preparation.ts';
 
@@ -95,8 +88,8 @@ function comparisonTable(runs: readonly ComparedRun[], outDir: string): string {
 }
 
 const TABLE_NOTE =
-  '_global: the final global adapter, pooled over every client\'s held-out documents; vs base: its change ' +
-  'against the base (perplexity: relative %; accuracy: percentage points); personal: each client\'s own ' +
+  "_global: the final global adapter, pooled over every client's held-out documents; vs base: its change " +
+  "against the base (perplexity: relative %; accuracy: percentage points); personal: each client's own " +
   'adapter, scored the last round it took part in, pooled; bytes: protocol payloads on the wire, whole run; ' +
   'wall time: the federated rounds and their evaluation on this machine, base preparation excluded._';
 

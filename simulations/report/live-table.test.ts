@@ -14,7 +14,9 @@ describe('LiveRoundTable', () => {
     expect(lines[0]).toMatch(
       /round\s+clients\s+dropped\s+train loss\s+global ppl\s+personal ppl\s+up\s+down\s+time/,
     );
-    expect(lines[2]).toMatch(/^\s+1\s+3\/4\s+1\s+2\.400\s+9\.974\s+8\.846\s+39\.1 KiB\s+156\.3 KiB\s+1\.5 s$/);
+    expect(lines[2]).toMatch(
+      /^\s+1\s+3\/4\s+1\s+2\.400\s+9\.974\s+8\.846\s+39\.1 KiB\s+156\.3 KiB\s+1\.5 s$/,
+    );
     expect(lines[3]).toContain('—');
     expect(new Set(lines.map((l) => l.length)).size).toBe(1);
   });

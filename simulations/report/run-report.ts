@@ -6,14 +6,7 @@
 import type { Scenario } from '../scenario.ts';
 import { baseHeaderLine, type BasePreparation } from './base-preparation.ts';
 import type { ClientResult, RoundMetrics, RunSummary } from './run-records.ts';
-import {
-  formatBytes,
-  formatGain,
-  formatCount,
-  formatSeconds,
-  formatValue,
-  markdownTable,
-} from './format.ts';
+import { formatBytes, formatGain, formatCount, formatSeconds, formatValue, markdownTable } from './format.ts';
 
 export interface RunPlotFiles {
   quality?: string;

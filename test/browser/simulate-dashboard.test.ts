@@ -138,5 +138,6 @@ describe.skipIf(skip !== null)('the simulate dashboard in headless Chromium', ()
     expect((await late.goto(`${dashboard.url}/`))?.status()).toBe(200);
     await expectMatchesRun(late, summary, clients);
     expect(await late.textContent('#clients-note')).toMatch(/last round it took part in/);
+    expect(await late.textContent('#clients-sessions')).toBe(`${clients.length} known sessions`);
   });
 });
