@@ -165,7 +165,10 @@ export const simulateCommand: CliCommand = {
         '--exit-when-done',
         'exit when the run is over instead of keeping the dashboard up until Ctrl-C',
       )
-      .option('--keep-dashboard', 'keep the dashboard up after the run even without a terminal (default in one)')
+      .option(
+        '--keep-dashboard',
+        'keep the dashboard up after the run even without a terminal (default in one)',
+      )
       .addHelpText(
         'after',
         [
